@@ -1,0 +1,350 @@
+/**
+ * Configuration: environment (and `.env`) → a frozen, typed {@link Config}.
+ * One zod schema validates every variable; all problems are reported at once.
+ */
+import { z } from "zod";
+import { parseEnv } from "node:util";
+import { ConfigError } from "./errors.ts";
+
+/** Connection settings for Redis, from `REDIS_URL` or the four `REDIS_*` variables. */
+export interface RedisSettings {
+  readonly host: string;
+  readonly port: number;
+  readonly db: number;
+  readonly username?: string;
+  readonly password?: string;
+  readonly tls: boolean;
+}
+
+/** The target table, validated as plain SQL identifiers. */
+export interface TableName {
+  readonly schema?: string;
+  readonly name: string;
+}
+
+/** The service's whole configuration; see `.env.example` for every variable. */
+export interface Config {
+  readonly redis: RedisSettings;
+  readonly databaseUrl: string;
+  readonly consumerGroup: string;
+  readonly consumerName: string;
+  readonly batchSize: number;
+  readonly batchTimeoutMs: number;
+  readonly processingIntervalMs: number;
+  readonly streamPatterns: readonly string[];
+  readonly deadLetterStream: string;
+  readonly deadLetterMaxLen: number;
+  readonly table: TableName;
+  readonly enableTimescale: boolean;
+  readonly logLevel: LogLevel;
+  readonly logFormat: "json" | "console";
+  readonly httpPort: number;
+  readonly httpHost: string;
+  readonly migrateOnStart: boolean;
+  readonly claimMinIdleMs: number;
+  readonly maxDeliveries: number;
+  readonly consumerRemoveIdleMs: number;
+  readonly discoveryIntervalMs: number;
+  readonly shutdownTimeoutMs: number;
+  readonly statsIntervalMs: number;
+  readonly retryInitialMs: number;
+  readonly retryMaxMs: number;
+  readonly dbPoolSize: number;
+}
+
+/** Log levels accepted in `LOG_LEVEL` (any case; `WARN` is an alias of `WARNING`). */
+export type LogLevel = "debug" | "info" | "warning" | "error";
+
+/** Variables whose values are secret and must never be printed. */
+const SECRET_VARS = new Set(["REDIS_PASSWORD"]);
+const URL_VARS = new Set(["REDIS_URL", "DATABASE_URL"]);
+
+const IDENT = "[A-Za-z_][A-Za-z0-9_]{0,62}";
+const TABLE_RE = new RegExp(`^(?:(${IDENT})\\.)?(${IDENT})$`);
+
+function text(def?: string) {
+  return z.string().trim().optional().transform((v) => (v === undefined || v === "" ? def : v));
+}
+
+function int(def: number, min: number, max: number) {
+  return z.string().trim().optional().transform((v, ctx) => {
+    if (v === undefined || v === "") return def;
+    if (!/^[+-]?\d+$/.test(v) || Number(v) < min || Number(v) > max) {
+      ctx.addIssue({ code: "custom", message: `an integer from ${min} to ${max}` });
+      return z.NEVER;
+    }
+    return Number(v);
+  });
+}
+
+/** Seconds as a decimal (e.g. `0.5`), returned in milliseconds. */
+function seconds(def: number, min: number, max: number) {
+  return z.string().trim().optional().transform((v, ctx) => {
+    if (v === undefined || v === "") return Math.round(def * 1000);
+    const n = Number(v);
+    if (!/^\+?(\d+\.?\d*|\.\d+)$/.test(v) || n < min || n > max) {
+      ctx.addIssue({ code: "custom", message: `a number of seconds from ${min} to ${max}` });
+      return z.NEVER;
+    }
+    return Math.round(n * 1000);
+  });
+}
+
+const TRUE = new Set(["true", "1", "yes", "on"]);
+const FALSE = new Set(["false", "0", "no", "off"]);
+function bool(def: boolean) {
+  return z.string().trim().optional().transform((v, ctx) => {
+    if (v === undefined || v === "") return def;
+    const s = v.toLowerCase();
+    if (TRUE.has(s)) return true;
+    if (FALSE.has(s)) return false;
+    ctx.addIssue({ code: "custom", message: "true or false (also 1/0, yes/no, on/off)" });
+    return z.NEVER;
+  });
+}
+
+function oneOf<T extends string>(def: T, values: readonly T[], aliases: Record<string, T> = {}) {
+  return z.string().trim().optional().transform((v, ctx): T => {
+    if (v === undefined || v === "") return def;
+    const s = v.toLowerCase();
+    const hit = values.find((x) => x === s) ?? aliases[s];
+    if (hit) return hit;
+    ctx.addIssue({ code: "custom", message: `one of ${values.map((x) => x.toUpperCase()).join(", ")}` });
+    return z.NEVER;
+  });
+}
+
+function redisUrl() {
+  return z.string().trim().optional().transform((v, ctx): RedisSettings | undefined => {
+    if (v === undefined || v === "") return undefined;
+    let u: URL;
+    try {
+      u = new URL(v);
+    } catch {
+      ctx.addIssue({ code: "custom", message: "a URL like redis://[:password@]host:port/db or rediss://…" });
+      return z.NEVER;
+    }
+    if (u.protocol !== "redis:" && u.protocol !== "rediss:") {
+      ctx.addIssue({ code: "custom", message: "a redis:// or rediss:// URL" });
+      return z.NEVER;
+    }
+    const path = u.pathname.replace(/^\//, "");
+    const db = path === "" ? 0 : Number(path);
+    if (!/^\d*$/.test(path) || db > 15) {
+      ctx.addIssue({ code: "custom", message: "a database number from 0 to 15 as the URL path (/0)" });
+      return z.NEVER;
+    }
+    const port = u.port === "" ? 6379 : Number(u.port);
+    return {
+      host: u.hostname.replace(/^\[(.*)\]$/, "$1") || "localhost",
+      port,
+      db,
+      username: u.username ? decodeURIComponent(u.username) : undefined,
+      password: u.password ? decodeURIComponent(u.password) : undefined,
+      tls: u.protocol === "rediss:",
+    };
+  });
+}
+
+function databaseUrl(def: string) {
+  return z.string().trim().optional().transform((v, ctx) => {
+    const s = v === undefined || v === "" ? def : v;
+    try {
+      const u = new URL(s);
+      if (u.protocol !== "postgres:" && u.protocol !== "postgresql:") throw new Error();
+    } catch {
+      ctx.addIssue({ code: "custom", message: "a URL like postgres://user:password@host:5432/dbname" });
+      return z.NEVER;
+    }
+    return s;
+  });
+}
+
+function tableName() {
+  return z.string().trim().optional().transform((v, ctx): TableName => {
+    const s = v === undefined || v === "" ? "sensor_readings" : v;
+    const m = TABLE_RE.exec(s);
+    if (!m) {
+      ctx.addIssue({ code: "custom", message: "a plain SQL identifier (letters, digits, _) or schema.table" });
+      return z.NEVER;
+    }
+    return m[1] ? { schema: m[1], name: m[2]! } : { name: m[2]! };
+  });
+}
+
+function patterns() {
+  return z.string().optional().transform((v, ctx) => {
+    const list = (v === undefined || v.trim() === "" ? "mqtt_stream:*" : v).split(",").map((s) => s.trim())
+      .filter((s) => s !== "");
+    if (list.length === 0) {
+      ctx.addIssue({ code: "custom", message: "a glob or a comma-separated list of globs and stream keys" });
+      return z.NEVER;
+    }
+    return Object.freeze(list);
+  });
+}
+
+function name(def: string) {
+  return z.string().trim().optional().transform((v, ctx) => {
+    const s = v === undefined || v === "" ? def : v;
+    if (/\s/.test(s) || s.length > 200) {
+      ctx.addIssue({ code: "custom", message: "a name without spaces, at most 200 characters" });
+      return z.NEVER;
+    }
+    return s;
+  });
+}
+
+function schemaFor(defaults: { hostname: string; pid: number }) {
+  return z.object({
+    REDIS_URL: redisUrl(),
+    REDIS_HOST: text("localhost"),
+    REDIS_PORT: int(6379, 1, 65535),
+    REDIS_DB: int(0, 0, 15),
+    REDIS_PASSWORD: z.string().optional().transform((v) => (v === "" ? undefined : v)),
+    DATABASE_URL: databaseUrl("postgres://postgres@localhost:5432/postgres"),
+    CONSUMER_GROUP_NAME: name("db_writer"),
+    CONSUMER_NAME: name(`${defaults.hostname}-${defaults.pid}`),
+    BATCH_SIZE: int(500, 1, 100_000),
+    BATCH_TIMEOUT_SEC: seconds(5, 0.001, 3600),
+    PROCESSING_INTERVAL_SEC: seconds(0, 0, 3600),
+    STREAM_PATTERN: patterns(),
+    DEAD_LETTER_STREAM: name("mqtt_stream:failed"),
+    DEAD_LETTER_MAXLEN: int(0, 0, 1_000_000_000),
+    TABLE_NAME: tableName(),
+    ENABLE_TIMESCALE: bool(false),
+    LOG_LEVEL: oneOf<LogLevel>("info", ["debug", "info", "warning", "error"], { warn: "warning" }),
+    LOG_FORMAT: oneOf<"json" | "console">("json", ["json", "console"]),
+    HTTP_PORT: int(9464, 0, 65535),
+    HTTP_HOST: text("0.0.0.0"),
+    MIGRATE_ON_START: bool(true),
+    CLAIM_MIN_IDLE_MS: int(60_000, 100, 86_400_000),
+    MAX_DELIVERIES: int(5, 1, 1000),
+    CONSUMER_REMOVE_IDLE_MS: int(3_600_000, 60_000, 2_592_000_000),
+    DISCOVERY_INTERVAL_SEC: seconds(5, 0.1, 3600),
+    SHUTDOWN_TIMEOUT_SEC: seconds(30, 1, 3600),
+    STATS_INTERVAL_SEC: seconds(5, 0.1, 3600),
+    RETRY_INITIAL_MS: int(200, 1, 60_000),
+    RETRY_MAX_MS: int(30_000, 10, 600_000),
+    DB_POOL_SIZE: int(4, 2, 100),
+  });
+}
+
+/** Hides passwords in a URL, keeping everything else readable. */
+export function maskUrl(value: string): string {
+  return value.replace(/^([a-z][a-z0-9+.-]*:\/\/)([^@/]*)@/i, (_all, scheme: string, userinfo: string) => {
+    const i = userinfo.indexOf(":");
+    return i < 0 ? `${scheme}${userinfo}@` : `${scheme}${userinfo.slice(0, i)}:***@`;
+  });
+}
+
+function shown(variable: string, value: string | undefined): string {
+  if (value === undefined) return "nothing";
+  if (SECRET_VARS.has(variable)) return '"***"';
+  if (URL_VARS.has(variable)) return JSON.stringify(maskUrl(value));
+  return JSON.stringify(value);
+}
+
+/**
+ * Validates an environment into a frozen {@link Config}.
+ * @throws {ConfigError} listing every problem, one line per variable.
+ */
+export function loadConfig(
+  env: Readonly<Record<string, string | undefined>>,
+  defaults: { hostname: string; pid: number } = { hostname: "db-writer", pid: 0 },
+): Config {
+  const parsed = schemaFor(defaults).safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => {
+      const variable = String(issue.path[0] ?? "?");
+      return `${variable}: got ${shown(variable, env[variable])}, expected ${issue.message}`;
+    });
+    throw new ConfigError(problems);
+  }
+  const e = parsed.data;
+  const problems: string[] = [];
+  if (e.RETRY_MAX_MS < e.RETRY_INITIAL_MS) {
+    problems.push(
+      `RETRY_MAX_MS: got ${e.RETRY_MAX_MS}, expected at least RETRY_INITIAL_MS (${e.RETRY_INITIAL_MS})`,
+    );
+  }
+  if (e.STREAM_PATTERN.includes(e.DEAD_LETTER_STREAM)) {
+    problems.push(
+      `STREAM_PATTERN: got ${shown("STREAM_PATTERN", env.STREAM_PATTERN)}, expected not to name the dead-letter stream ${
+        JSON.stringify(e.DEAD_LETTER_STREAM)
+      } (it is never consumed)`,
+    );
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  const redis: RedisSettings = e.REDIS_URL ?? {
+    host: e.REDIS_HOST ?? "localhost",
+    port: e.REDIS_PORT,
+    db: e.REDIS_DB,
+    password: e.REDIS_PASSWORD,
+    tls: false,
+  };
+  return Object.freeze({
+    redis: Object.freeze(redis),
+    databaseUrl: e.DATABASE_URL,
+    consumerGroup: e.CONSUMER_GROUP_NAME,
+    consumerName: e.CONSUMER_NAME,
+    batchSize: e.BATCH_SIZE,
+    batchTimeoutMs: e.BATCH_TIMEOUT_SEC,
+    processingIntervalMs: e.PROCESSING_INTERVAL_SEC,
+    streamPatterns: e.STREAM_PATTERN,
+    deadLetterStream: e.DEAD_LETTER_STREAM,
+    deadLetterMaxLen: e.DEAD_LETTER_MAXLEN,
+    table: Object.freeze(e.TABLE_NAME),
+    enableTimescale: e.ENABLE_TIMESCALE,
+    logLevel: e.LOG_LEVEL,
+    logFormat: e.LOG_FORMAT,
+    httpPort: e.HTTP_PORT,
+    httpHost: e.HTTP_HOST ?? "0.0.0.0",
+    migrateOnStart: e.MIGRATE_ON_START,
+    claimMinIdleMs: e.CLAIM_MIN_IDLE_MS,
+    maxDeliveries: e.MAX_DELIVERIES,
+    consumerRemoveIdleMs: e.CONSUMER_REMOVE_IDLE_MS,
+    discoveryIntervalMs: e.DISCOVERY_INTERVAL_SEC,
+    shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_SEC,
+    statsIntervalMs: e.STATS_INTERVAL_SEC,
+    retryInitialMs: e.RETRY_INITIAL_MS,
+    retryMaxMs: e.RETRY_MAX_MS,
+    dbPoolSize: e.DB_POOL_SIZE,
+  });
+}
+
+/**
+ * The environment as the service sees it: `.env` (if present) overlaid by
+ * real environment variables, which always win.
+ * @throws {ConfigError} when `.env` exists but cannot be read.
+ */
+export function readEnvironment(
+  processEnv: Record<string, string>,
+  dotenvPath = ".env",
+): Record<string, string> {
+  let fromFile: Record<string, string> = {};
+  try {
+    fromFile = { ...parseEnv(Deno.readTextFileSync(dotenvPath)) } as Record<string, string>;
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotFound)) {
+      throw new ConfigError([`.env: cannot read ${dotenvPath}: ${(err as Error).message}`]);
+    }
+  }
+  return { ...fromFile, ...processEnv };
+}
+
+/** A loggable view of the config: URLs masked, passwords removed. */
+export function redactedConfig(config: Config): Record<string, unknown> {
+  const { password: _p, ...redis } = config.redis;
+  return {
+    ...config,
+    redis: { ...redis, password: config.redis.password ? "***" : undefined },
+    databaseUrl: maskUrl(config.databaseUrl),
+  };
+}
+
+/** `schema.table` as written in TABLE_NAME (for messages, not SQL). */
+export function tableLabel(table: TableName): string {
+  return table.schema ? `${table.schema}.${table.name}` : table.name;
+}

@@ -1,0 +1,161 @@
+/**
+ * Error classes and the one place that decides what a failure means:
+ * retry it (transient), isolate the offending rows (data), or keep the
+ * entries pending so they are redelivered and eventually dead-lettered.
+ */
+
+/** A configuration problem; `problems` holds one human-readable line each. */
+export class ConfigError extends Error {
+  override name = "ConfigError";
+  constructor(readonly problems: readonly string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+  }
+}
+
+/** A command-line usage problem (unknown command, bad flag). */
+export class UsageError extends Error {
+  override name = "UsageError";
+}
+
+/** A migration problem: edited applied file, missing down file, bad SQL. */
+export class MigrationError extends Error {
+  override name = "MigrationError";
+}
+
+/** How the pipeline must react to a failure. */
+export type FailureKind =
+  /** The service or the network is unavailable: retry forever, ack nothing. */
+  | "transient"
+  /** A row is unacceptable to the database: isolate and dead-letter it. */
+  | "data"
+  /** Anything else: keep pending; redelivery and MAX_DELIVERIES decide. */
+  | "unknown";
+
+// SQLSTATE classes and codes, see the PostgreSQL manual, appendix A.
+const TRANSIENT_SQLSTATE_CLASSES = new Set([
+  "08", // connection exception
+  "53", // insufficient resources (disk full, out of memory, too many connections)
+  "57", // operator intervention (admin shutdown, crash shutdown, cannot connect now)
+  "58", // system error (I/O)
+  "40", // transaction rollback (serialization failure, deadlock)
+  "3D", // invalid catalog name: the database is not there (yet)
+  "28", // invalid authorization: a credentials problem an operator fixes
+  "42", // schema problem (missing table/column, permission): not the data's fault
+  "55", // object not in prerequisite state (lock not available, …)
+  "XX", // internal error
+  "F0", // configuration file error
+  "HV", // foreign data wrapper error
+]);
+const DATA_SQLSTATE_CLASSES = new Set([
+  "22", // data exception (out of range, invalid text, bad JSON, …)
+  "23", // integrity constraint violation (check, not null, foreign key, …)
+]);
+
+const TRANSIENT_NODE_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ECONNABORTED",
+  "EPIPE",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "EHOSTDOWN",
+  "ENETUNREACH",
+  "ENETDOWN",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "ENOTCONN",
+  // postgres.js connection-level codes
+  "CONNECTION_CLOSED",
+  "CONNECTION_ENDED",
+  "CONNECTION_DESTROYED",
+  "CONNECT_TIMEOUT",
+]);
+
+const TRANSIENT_REDIS_PREFIXES = [
+  "LOADING",
+  "TRYAGAIN",
+  "CLUSTERDOWN",
+  "READONLY",
+  "MASTERDOWN",
+  "BUSY ",
+  "NOREPLICAS",
+  "OOM",
+  "MOVED",
+  "ASK",
+];
+
+const TRANSIENT_MESSAGES = [
+  "Connection is closed",
+  "Stream isn't writeable",
+  "connect ECONNREFUSED",
+  "MaxRetriesPerRequest",
+  "Reached the max retries per request limit",
+  "Command timed out",
+  "write after end",
+  "socket hang up",
+  "Connection lost",
+];
+
+function props(err: unknown): { code?: string; name?: string; message: string; cause?: unknown } {
+  if (typeof err !== "object" || err === null) return { message: String(err) };
+  const e = err as { code?: unknown; name?: unknown; message?: unknown; cause?: unknown };
+  return {
+    code: typeof e.code === "string" ? e.code : undefined,
+    name: typeof e.name === "string" ? e.name : undefined,
+    message: typeof e.message === "string" ? e.message : String(err),
+    cause: e.cause,
+  };
+}
+
+/** The SQLSTATE of a PostgreSQL error, or undefined for anything else. */
+export function sqlState(err: unknown): string | undefined {
+  const { code, name } = props(err);
+  if (code && /^[0-9A-Z]{5}$/.test(code) && (name === "PostgresError" || !TRANSIENT_NODE_CODES.has(code))) {
+    return code;
+  }
+  return undefined;
+}
+
+/** Classifies a failure of Redis, PostgreSQL or the network. */
+export function classify(err: unknown, depth = 0): FailureKind {
+  const p = props(err);
+  const state = sqlState(err);
+  if (state) {
+    const cls = state.slice(0, 2);
+    if (TRANSIENT_SQLSTATE_CLASSES.has(cls)) return "transient";
+    if (DATA_SQLSTATE_CLASSES.has(cls)) return "data";
+    return "unknown";
+  }
+  if (p.code && TRANSIENT_NODE_CODES.has(p.code)) return "transient";
+  if (p.name === "MaxRetriesPerRequestError" || p.name === "AbortError" || p.name === "TimeoutError") {
+    return "transient";
+  }
+  if (TRANSIENT_REDIS_PREFIXES.some((x) => p.message.startsWith(x))) return "transient";
+  if (TRANSIENT_MESSAGES.some((x) => p.message.includes(x))) return "transient";
+  if (p.cause !== undefined && depth < 5) {
+    const inner = classify(p.cause, depth + 1);
+    if (inner !== "unknown") return inner;
+  }
+  return "unknown";
+}
+
+/** True when the failure is worth retrying as is (outage, timeout, overload). */
+export function isTransient(err: unknown): boolean {
+  return classify(err) === "transient";
+}
+
+/** A one-line description of an error, for logs and dead-letter reasons. */
+export function describe(err: unknown): string {
+  const p = props(err);
+  const state = sqlState(err);
+  const detail = typeof err === "object" && err !== null && "detail" in err &&
+      typeof (err as { detail: unknown }).detail === "string"
+    ? ` (${(err as { detail: string }).detail})`
+    : "";
+  const constraint = typeof err === "object" && err !== null && "constraint_name" in err &&
+      typeof (err as { constraint_name: unknown }).constraint_name === "string"
+    ? ` [constraint ${(err as { constraint_name: string }).constraint_name}]`
+    : "";
+  const prefix = state ? `${state}: ` : p.code ? `${p.code}: ` : "";
+  return `${prefix}${p.message}${detail}${constraint}`;
+}

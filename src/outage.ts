@@ -1,0 +1,47 @@
+/**
+ * Tracks whether a dependency (Redis, PostgreSQL) is reachable, and logs an
+ * outage once when it starts and once when it ends, never once per retry.
+ */
+import type { Logger } from "./log.ts";
+import { describe } from "./errors.ts";
+
+/** Up/down state of one dependency, with outage logging. */
+export class Outage {
+  #since: number | undefined;
+  #failures = 0;
+
+  constructor(
+    readonly dependency: string,
+    private readonly log: Logger,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** True while the dependency is considered down. */
+  get down(): boolean {
+    return this.#since !== undefined;
+  }
+
+  /** Records a failed attempt; logs only the first of an outage. */
+  failed(err: unknown): void {
+    this.#failures++;
+    if (this.#since !== undefined) return;
+    this.#since = this.now();
+    this.log.error(`${this.dependency} unavailable; retrying until it is back`, {
+      dependency: this.dependency,
+      error: describe(err),
+    });
+  }
+
+  /** Records a success; logs the end of an outage with its duration. */
+  ok(): void {
+    if (this.#since === undefined) return;
+    const seconds = (this.now() - this.#since) / 1000;
+    this.log.info(`${this.dependency} available again`, {
+      dependency: this.dependency,
+      outage_seconds: Math.round(seconds * 10) / 10,
+      failed_attempts: this.#failures,
+    });
+    this.#since = undefined;
+    this.#failures = 0;
+  }
+}

@@ -1,0 +1,104 @@
+/**
+ * Batch writer: one multi-row `unnest` INSERT per batch, idempotent through
+ * `ON CONFLICT DO NOTHING` on the (source_stream, source_id, timestamp) key.
+ * When the database refuses a batch for its data, the batch is split until
+ * each offending row is alone, so one bad row never fails its neighbours.
+ */
+import type { Reading } from "../reading.ts";
+import type { TableName } from "../config.ts";
+import { classify, describe } from "../errors.ts";
+import { quoteTable, type Sql } from "./client.ts";
+
+/** What became of a batch handed to {@link Sink.write}. */
+export interface WriteOutcome {
+  /** Rows inserted now (duplicates of earlier deliveries are not counted). */
+  readonly inserted: number;
+  /** Readings already in the table (a redelivery). */
+  readonly duplicates: number;
+  /** Readings the database refused for their data, with its message. */
+  readonly rejected: ReadonlyArray<{ readonly reading: Reading; readonly reason: string }>;
+  /** Readings that failed alone for a reason that is neither data nor outage: keep pending. */
+  readonly deferred: ReadonlyArray<{ readonly reading: Reading; readonly error: string }>;
+}
+
+/** Where readings go. */
+export interface Sink {
+  /**
+   * Stores `readings`; resolves once they are committed.
+   * @throws the driver's error when the failure is transient (retry the batch).
+   */
+  write(readings: readonly Reading[]): Promise<WriteOutcome>;
+}
+
+/** Writes readings into the configured table. */
+export class PostgresSink implements Sink {
+  readonly #statement: string;
+
+  constructor(private readonly sql: Sql, table: TableName) {
+    this.#statement = `INSERT INTO ${quoteTable(table)} ` +
+      `("timestamp", device_id, sensor_type, value, metadata, source_stream, source_id) ` +
+      `SELECT * FROM unnest($1::text[]::timestamptz[], $2::text[], $3::text[], $4::float8[], ` +
+      `$5::text[]::jsonb[], $6::text[], $7::text[]) ` +
+      `ON CONFLICT (source_stream, source_id, "timestamp") DO NOTHING`;
+  }
+
+  async write(readings: readonly Reading[]): Promise<WriteOutcome> {
+    const outcome = { inserted: 0, duplicates: 0, rejected: [], deferred: [] } as {
+      inserted: number;
+      duplicates: number;
+      rejected: { reading: Reading; reason: string }[];
+      deferred: { reading: Reading; error: string }[];
+    };
+    if (readings.length > 0) await this.#writeOrSplit(readings, outcome);
+    return outcome;
+  }
+
+  async #writeOrSplit(
+    readings: readonly Reading[],
+    out: {
+      inserted: number;
+      duplicates: number;
+      rejected: { reading: Reading; reason: string }[];
+      deferred: { reading: Reading; error: string }[];
+    },
+  ): Promise<void> {
+    try {
+      const inserted = await this.#insert(readings);
+      out.inserted += inserted;
+      out.duplicates += readings.length - inserted;
+    } catch (err) {
+      const kind = classify(err);
+      if (kind === "transient") throw err;
+      if (readings.length === 1) {
+        const reading = readings[0]!;
+        if (kind === "data") out.rejected.push({ reading, reason: `database refused the row: ${describe(err)}` });
+        else out.deferred.push({ reading, error: describe(err) });
+        return;
+      }
+      const mid = Math.ceil(readings.length / 2);
+      await this.#writeOrSplit(readings.slice(0, mid), out);
+      await this.#writeOrSplit(readings.slice(mid), out);
+    }
+  }
+
+  async #insert(readings: readonly Reading[]): Promise<number> {
+    const n = readings.length;
+    const time = new Array<string>(n), device = new Array<string>(n), sensor = new Array<string>(n);
+    const value = new Array<number>(n), meta = new Array<string | null>(n);
+    const stream = new Array<string>(n), id = new Array<string>(n);
+    for (let i = 0; i < n; i++) {
+      const r = readings[i]!;
+      time[i] = r.time;
+      device[i] = r.deviceId;
+      sensor[i] = r.sensorType;
+      value[i] = r.value;
+      meta[i] = r.metadata === null ? null : JSON.stringify(r.metadata);
+      stream[i] = r.sourceStream;
+      id[i] = r.sourceId;
+    }
+    const result = await this.sql.unsafe(this.#statement, [time, device, sensor, value, meta, stream, id], {
+      prepare: true,
+    });
+    return result.count;
+  }
+}
