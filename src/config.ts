@@ -270,9 +270,9 @@ export function loadConfig(
   }
   if (e.STREAM_PATTERN.includes(e.DEAD_LETTER_STREAM)) {
     problems.push(
-      `STREAM_PATTERN: got ${shown("STREAM_PATTERN", env.STREAM_PATTERN)}, expected not to name the dead-letter stream ${
-        JSON.stringify(e.DEAD_LETTER_STREAM)
-      } (it is never consumed)`,
+      `STREAM_PATTERN: got ${
+        shown("STREAM_PATTERN", env.STREAM_PATTERN)
+      }, expected not to name the dead-letter stream ${JSON.stringify(e.DEAD_LETTER_STREAM)} (it is never consumed)`,
     );
   }
   if (problems.length > 0) throw new ConfigError(problems);

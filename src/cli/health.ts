@@ -1,0 +1,37 @@
+/**
+ * `db-writer health`: checks Redis and PostgreSQL, asks a running instance
+ * (on HTTP_PORT) for its state and stats, prints JSON, exits 0 when healthy.
+ */
+import type { Config } from "../config.ts";
+import { printLine } from "../log.ts";
+import { checkDependencies, type HealthReport } from "../health.ts";
+import { closeRedis, connectRedis, startConnecting } from "../source/redis.ts";
+import { closePostgres, connectPostgres } from "../sink/client.ts";
+
+async function askRunningInstance(port: number): Promise<Pick<HealthReport, "running" | "stats">> {
+  try {
+    const res = await fetch(`http://127.0.0.1:${port}/readyz`, { signal: AbortSignal.timeout(3000) });
+    const body = await res.json() as Partial<HealthReport>;
+    return { running: body.running === true, stats: body.stats ?? null };
+  } catch {
+    return { running: false, stats: null };
+  }
+}
+
+/** Prints the health report; resolves with 0 (healthy) or 1. */
+export async function runHealth(config: Config): Promise<number> {
+  const redis = connectRedis(config.redis, { name: "db-writer:health", commandTimeoutMs: 3000 });
+  startConnecting(redis);
+  const sql = connectPostgres(config.databaseUrl, { max: 2, connectTimeoutSec: 3 });
+  try {
+    const [deps, instance] = await Promise.all([
+      checkDependencies(redis, sql, 3000),
+      config.httpPort === 0 ? Promise.resolve({ running: null, stats: null }) : askRunningInstance(config.httpPort),
+    ]);
+    const report: HealthReport = { running: instance.running, ...deps, stats: instance.stats };
+    printLine(JSON.stringify(report));
+    return report.redis && report.database && report.running !== false ? 0 : 1;
+  } finally {
+    await Promise.all([closeRedis(redis), closePostgres(sql, 1).catch(() => {})]);
+  }
+}

@@ -1,0 +1,52 @@
+/**
+ * `db-writer migrate up | down [N] | status`.
+ */
+import type { Config } from "../config.ts";
+import { tableLabel } from "../config.ts";
+import { UsageError } from "../errors.ts";
+import { logger, printLine } from "../log.ts";
+import { closePostgres, connectPostgres } from "../sink/client.ts";
+import { loadMigrations, Migrator } from "../sink/migrate.ts";
+
+/** Runs a migrate subcommand; resolves with the exit code. */
+export async function runMigrate(config: Config, args: readonly string[]): Promise<number> {
+  const [action, count, ...extra] = args;
+  if (!action || !["up", "down", "status"].includes(action) || extra.length > 0 || (count && action !== "down")) {
+    throw new UsageError("usage: db-writer migrate up | down [N] | status");
+  }
+  let steps = 1;
+  if (count !== undefined) {
+    if (!/^\d+$/.test(count) || Number(count) < 1) {
+      throw new UsageError(`migrate down: N must be a positive whole number, got ${JSON.stringify(count)}`);
+    }
+    steps = Number(count);
+  }
+  const sql = connectPostgres(config.databaseUrl, { max: 2 });
+  try {
+    const migrator = new Migrator(sql, {
+      table: config.table,
+      enableTimescale: config.enableTimescale,
+      migrations: await loadMigrations(),
+      log: logger("migrate"),
+    });
+    const table = tableLabel(config.table);
+    if (action === "status") {
+      for (const s of await migrator.status()) {
+        const state = s.applied ? `applied ${s.appliedAt?.toISOString() ?? ""}` : "pending";
+        printLine(
+          `${String(s.version).padStart(4, "0")}_${s.name}  ${state}${s.unchanged ? "" : "  EDITED SINCE APPLIED"}`,
+        );
+      }
+      return 0;
+    }
+    const done = action === "up" ? await migrator.up() : await migrator.down(steps);
+    printLine(
+      done.length === 0
+        ? `${table}: nothing to ${action === "up" ? "apply" : "revert"}`
+        : `${table}: ${action === "up" ? "applied" : "reverted"} ${done.join(", ")}`,
+    );
+    return 0;
+  } finally {
+    await closePostgres(sql).catch(() => {});
+  }
+}

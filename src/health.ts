@@ -1,0 +1,23 @@
+/**
+ * The health report shared by `db-writer health` and `GET /readyz`.
+ */
+import { pingRedis, type RedisClient } from "./source/redis.ts";
+import { pingPostgres, type Sql } from "./sink/client.ts";
+
+/** `{running, redis, database, stats}` as in the contract. */
+export interface HealthReport {
+  running: boolean | null;
+  redis: boolean;
+  database: boolean;
+  stats: Record<string, number> | null;
+}
+
+/** Pings both services concurrently. */
+export async function checkDependencies(
+  redis: RedisClient,
+  sql: Sql,
+  timeoutMs = 2000,
+): Promise<{ redis: boolean; database: boolean }> {
+  const [r, d] = await Promise.all([pingRedis(redis, timeoutMs), pingPostgres(sql, timeoutMs)]);
+  return { redis: r, database: d };
+}

@@ -1,0 +1,219 @@
+/**
+ * The loop: read → decode → write → dead-letter → ack, until the stop signal.
+ * On stop it finishes the batch in hand (writes, dead-letters, acks) and
+ * returns; only the hard deadline can cut that short, and then the entries
+ * simply stay pending for the next start or another consumer.
+ */
+import { decode, type Reading, type StreamEntry } from "./reading.ts";
+import type { Delivery, Source } from "./source/consumer.ts";
+import type { DeadLetter } from "./source/dead_letter.ts";
+import type { Sink, WriteOutcome } from "./sink/writer.ts";
+import { classify, describe } from "./errors.ts";
+import { backoffDelay, type BackoffOptions, retry, RetryAbortedError, sleep } from "./retry.ts";
+import type { Logger } from "./log.ts";
+import type { Outage } from "./outage.ts";
+import type { Stats } from "./stats.ts";
+
+/** Where dead letters go. */
+export interface DeadLetterSink {
+  /** Dead-letters and acks each entry atomically; returns how many were new. */
+  send(letters: readonly DeadLetter[]): Promise<number>;
+}
+
+/** Everything the loop needs, passed in. */
+export interface PipelineDeps {
+  readonly source: Source & { rescanOwnPending?(): void };
+  readonly sink: Sink;
+  readonly deadLetters: DeadLetterSink;
+  readonly log: Logger;
+  readonly stats: Stats;
+  readonly redisOutage: Outage;
+  readonly dbOutage: Outage;
+  readonly maxDeliveries: number;
+  readonly backoff: BackoffOptions;
+  readonly processingIntervalMs: number;
+  readonly now?: () => number;
+}
+
+const key = (e: { stream: string; id: string }) => `${e.stream}\u0000${e.id}`;
+const MAX_REMEMBERED_ERRORS = 10_000;
+
+/** Runs the read → write → ack loop. */
+export class Pipeline {
+  #running = false;
+  /** Last failure of entries kept pending, for the poison reason. */
+  readonly #lastError = new Map<string, string>();
+
+  constructor(private readonly deps: PipelineDeps) {}
+
+  /** True while the loop runs. */
+  get running(): boolean {
+    return this.#running;
+  }
+
+  /**
+   * Consumes until `stop` aborts; `hard` (the shutdown deadline) cuts retries short.
+   * Resolves with the number of entries left pending because the deadline passed.
+   */
+  async run(stop: AbortSignal, hard: AbortSignal): Promise<{ leftPending: number }> {
+    const { source, log, stats, redisOutage } = this.deps;
+    this.#running = true;
+    let readFailures = 0;
+    try {
+      while (!stop.aborted) {
+        let batch: Delivery[];
+        try {
+          batch = await source.read(stop);
+          redisOutage.ok();
+          readFailures = 0;
+        } catch (err) {
+          stats.errors++;
+          if (classify(err) === "transient") redisOutage.failed(err);
+          else log.error("reading from Redis failed", { error: describe(err) });
+          source.rescanOwnPending?.();
+          await sleep(backoffDelay(readFailures++, this.deps.backoff), stop);
+          continue;
+        }
+        if (batch.length === 0) {
+          if (this.deps.processingIntervalMs > 0) await sleep(this.deps.processingIntervalMs, stop);
+          continue;
+        }
+        const left = await this.processBatch(batch, hard);
+        if (left > 0) return { leftPending: left };
+      }
+      return { leftPending: 0 };
+    } finally {
+      this.#running = false;
+    }
+  }
+
+  /**
+   * Handles one batch to the end: rows committed, rejects dead-lettered, all acked.
+   * Returns how many entries were left pending because `hard` aborted.
+   */
+  async processBatch(batch: readonly Delivery[], hard: AbortSignal): Promise<number> {
+    const { sink, log, stats, dbOutage, redisOutage, maxDeliveries } = this.deps;
+    const now = this.deps.now ?? Date.now;
+    const started = now();
+    stats.messagesRead += batch.length;
+
+    const letters: DeadLetter[] = [];
+    const readings: Reading[] = [];
+    const entries = new Map<string, Delivery>();
+    for (const d of batch) {
+      entries.set(key(d), d);
+      if (d.deliveries > maxDeliveries) {
+        const last = this.#lastError.get(key(d));
+        letters.push({
+          entry: d,
+          reason: `delivered ${d.deliveries} times without being stored (MAX_DELIVERIES=${maxDeliveries})` +
+            (last ? `; last error: ${last}` : "; the service may have crashed or been killed while processing it"),
+        });
+        continue;
+      }
+      const decoded = decode(d);
+      if (decoded.ok) readings.push(decoded.reading);
+      else letters.push({ entry: d, reason: decoded.reason });
+    }
+
+    let outcome: WriteOutcome;
+    try {
+      outcome = await retry(() => sink.write(readings), {
+        ...this.deps.backoff,
+        signal: hard,
+        shouldRetry: (err) => classify(err) === "transient",
+        onFailure: (err) => {
+          stats.errors++;
+          dbOutage.failed(err);
+        },
+        onSuccess: () => dbOutage.ok(),
+      });
+    } catch (err) {
+      if (err instanceof RetryAbortedError) return batch.length;
+      // Not an outage, not a row's fault: keep everything pending; redelivery decides.
+      stats.errors++;
+      log.error("writing a batch failed; its entries stay pending and will be redelivered", {
+        error: describe(err),
+        entries: batch.length,
+      });
+      for (const r of readings) this.#remember(key({ stream: r.sourceStream, id: r.sourceId }), describe(err));
+      return 0;
+    }
+
+    const unsettled = new Set<string>();
+    for (const { reading, error } of outcome.deferred) {
+      const k = key({ stream: reading.sourceStream, id: reading.sourceId });
+      unsettled.add(k);
+      this.#remember(k, error);
+    }
+    for (const { reading, reason } of outcome.rejected) {
+      const k = key({ stream: reading.sourceStream, id: reading.sourceId });
+      unsettled.add(k);
+      letters.push({ entry: entries.get(k)!, reason });
+    }
+    if (outcome.deferred.length > 0) {
+      log.warn("rows failed and stay pending for redelivery", {
+        count: outcome.deferred.length,
+        error: outcome.deferred[0]!.error,
+      });
+    }
+    const stored: StreamEntry[] = [];
+    for (const r of readings) {
+      const k = key({ stream: r.sourceStream, id: r.sourceId });
+      if (!unsettled.has(k)) stored.push(entries.get(k)!);
+    }
+
+    const redisRetry = {
+      ...this.deps.backoff,
+      signal: hard,
+      shouldRetry: (err: unknown) => classify(err) === "transient",
+      onFailure: (err: unknown) => {
+        stats.errors++;
+        redisOutage.failed(err);
+      },
+      onSuccess: () => redisOutage.ok(),
+    };
+    try {
+      const added = await retry(() => this.deps.deadLetters.send(letters), redisRetry);
+      await retry(() => this.deps.source.ack(stored), redisRetry);
+      stats.deadLettered += added;
+      for (const l of letters) this.#lastError.delete(key(l.entry));
+    } catch (err) {
+      if (err instanceof RetryAbortedError) return batch.length;
+      stats.errors++;
+      log.error("dead-lettering or acknowledging failed; the entries stay pending and will be redelivered", {
+        error: describe(err),
+      });
+      return 0;
+    }
+
+    stats.rowsWritten += outcome.inserted;
+    stats.duplicates += outcome.duplicates;
+    stats.batches++;
+    stats.lastBatchMs = now() - started;
+    stats.lastBatchAt = now();
+    if (letters.length > 0) {
+      log.warn("entries dead-lettered", {
+        count: letters.length,
+        first_reason: letters[0]!.reason,
+        first_entry: `${letters[0]!.entry.stream} ${letters[0]!.entry.id}`,
+      });
+    }
+    log.debug("batch stored", {
+      entries: batch.length,
+      inserted: outcome.inserted,
+      duplicates: outcome.duplicates,
+      dead_lettered: letters.length,
+      ms: stats.lastBatchMs,
+    });
+    return 0;
+  }
+
+  #remember(k: string, error: string): void {
+    if (this.#lastError.size >= MAX_REMEMBERED_ERRORS) {
+      const oldest = this.#lastError.keys().next().value;
+      if (oldest !== undefined) this.#lastError.delete(oldest);
+    }
+    this.#lastError.set(k, error);
+  }
+}

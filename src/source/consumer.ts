@@ -1,0 +1,273 @@
+/**
+ * The Redis side of the pipeline: reads a batch (own pending first, then
+ * entries other consumers left idle, then new ones), acknowledges, and keeps
+ * the consumer group tidy. Never holds more than BATCH_SIZE entries per read.
+ */
+import type { StreamEntry } from "../reading.ts";
+import type { Logger } from "../log.ts";
+import { fieldsToObject, type RedisClient } from "./redis.ts";
+import type { StreamDiscovery } from "./discovery.ts";
+import { sleep } from "../retry.ts";
+
+/** A stream entry and how many times the group has delivered it (1 = first time). */
+export interface Delivery extends StreamEntry {
+  readonly deliveries: number;
+}
+
+/** What the pipeline needs from its input. */
+export interface Source {
+  /** Up to one batch of entries; waits at most the block time when idle. */
+  read(signal: AbortSignal): Promise<Delivery[]>;
+  /** Acknowledges entries that are now rows. */
+  ack(entries: readonly StreamEntry[]): Promise<void>;
+}
+
+type XEntry = [id: string, fields: string[] | null];
+type XReply = [stream: string, entries: XEntry[]][] | null;
+
+/** Settings of a {@link RedisSource}. */
+export interface RedisSourceOptions {
+  readonly group: string;
+  readonly consumer: string;
+  readonly batchSize: number;
+  readonly blockMs: number;
+  readonly claimMinIdleMs: number;
+  readonly consumerRemoveIdleMs: number;
+  readonly discoveryIntervalMs: number;
+  readonly log: Logger;
+  readonly now?: () => number;
+}
+
+/** Reads from every discovered stream through one consumer of the group. */
+export class RedisSource implements Source {
+  readonly #now: () => number;
+  #nextDiscovery = 0;
+  #nextClaim = 0;
+  /** Per stream: where the scan of this consumer's own pending entries has got to; absent when done. */
+  #ownPending = new Map<string, string>();
+  #ownPendingStarted = false;
+  /** Per stream: the XAUTOCLAIM cursor of the current sweep. */
+  #claimCursor = new Map<string, string>();
+  #blockingId: number | undefined;
+
+  constructor(
+    private readonly cmd: RedisClient,
+    private readonly blocking: RedisClient,
+    private readonly discovery: StreamDiscovery,
+    private readonly opts: RedisSourceOptions,
+  ) {
+    this.#now = opts.now ?? Date.now;
+    blocking.on("ready", () => {
+      blocking.client("ID").then((id) => (this.#blockingId = Number(id)), () => {});
+    });
+  }
+
+  /** Re-reads this consumer's own pending entries before new ones (after a Redis error, say). */
+  rescanOwnPending(): void {
+    this.#ownPendingStarted = false;
+  }
+
+  async read(signal: AbortSignal): Promise<Delivery[]> {
+    const now = this.#now();
+    if (now >= this.#nextDiscovery) {
+      await this.discovery.refresh();
+      this.#nextDiscovery = now + this.opts.discoveryIntervalMs;
+    }
+    const streams = this.discovery.streams;
+    if (streams.length === 0) {
+      await sleep(this.opts.blockMs, signal);
+      return [];
+    }
+    try {
+      if (!this.#ownPendingStarted) {
+        this.#ownPending = new Map(streams.map((s) => [s, "0-0"]));
+        this.#ownPendingStarted = true;
+      }
+      if (this.#ownPending.size > 0) {
+        const own = await this.#readOwnPending();
+        if (own.length > 0) return own;
+      }
+      if (now >= this.#nextClaim) {
+        const claimed = await this.#claimIdle(streams);
+        if (claimed.length > 0) return claimed;
+        this.#nextClaim = this.#now() + Math.min(this.opts.claimMinIdleMs / 2, 30_000);
+        await this.#removeIdleConsumers(streams);
+      }
+      return await this.#readNew(streams, signal);
+    } catch (err) {
+      if (String((err as Error).message).startsWith("NOGROUP")) {
+        // A stream or the group was deleted under us: rediscover at once.
+        this.opts.log.warn("consumer group or stream vanished; rediscovering", { error: (err as Error).message });
+        this.discovery.invalidate();
+        this.#nextDiscovery = 0;
+        return [];
+      }
+      throw err;
+    }
+  }
+
+  async ack(entries: readonly StreamEntry[]): Promise<void> {
+    if (entries.length === 0) return;
+    const byStream = new Map<string, string[]>();
+    for (const e of entries) {
+      const ids = byStream.get(e.stream);
+      if (ids) ids.push(e.id);
+      else byStream.set(e.stream, [e.id]);
+    }
+    const pipe = this.cmd.pipeline();
+    for (const [stream, ids] of byStream) pipe.xack(stream, this.opts.group, ...ids);
+    for (const [err] of (await pipe.exec()) ?? []) if (err) throw err;
+  }
+
+  /** Interrupts a blocking read at once (used on shutdown). */
+  async interrupt(): Promise<void> {
+    if (this.#blockingId === undefined) return;
+    try {
+      await this.cmd.client("UNBLOCK", this.#blockingId);
+    } catch {
+      // the read ends by itself within the block time
+    }
+  }
+
+  async #readOwnPending(): Promise<Delivery[]> {
+    const out: Delivery[] = [];
+    for (const [stream, cursor] of this.#ownPending) {
+      const reply = (await this.cmd.xreadgroup(
+        "GROUP",
+        this.opts.group,
+        this.opts.consumer,
+        "COUNT",
+        this.opts.batchSize - out.length,
+        "STREAMS",
+        stream,
+        cursor,
+      )) as XReply;
+      const entries = reply?.[0]?.[1] ?? [];
+      if (entries.length === 0) {
+        this.#ownPending.delete(stream);
+      } else {
+        this.#ownPending.set(stream, entries[entries.length - 1]![0]);
+        out.push(...(await this.#withCounts(stream, entries)));
+      }
+      if (out.length >= this.opts.batchSize) break;
+    }
+    if (out.length > 0) this.opts.log.info("re-reading own pending entries", { count: out.length });
+    return out;
+  }
+
+  async #claimIdle(streams: readonly string[]): Promise<Delivery[]> {
+    const out: Delivery[] = [];
+    for (const stream of streams) {
+      const cursor = this.#claimCursor.get(stream) ?? "0-0";
+      const reply = (await this.cmd.xautoclaim(
+        stream,
+        this.opts.group,
+        this.opts.consumer,
+        this.opts.claimMinIdleMs,
+        cursor,
+        "COUNT",
+        this.opts.batchSize - out.length,
+      )) as [string, XEntry[], string[]?];
+      const [next, entries, deleted = []] = reply;
+      if (next === "0-0") this.#claimCursor.delete(stream);
+      else this.#claimCursor.set(stream, next);
+      if (deleted.length > 0) {
+        // Entries trimmed from the stream while pending: nothing is left to store.
+        await this.cmd.xack(stream, this.opts.group, ...deleted);
+        this.opts.log.warn("pending entries were deleted from the stream before being stored", {
+          stream,
+          count: deleted.length,
+          ids: deleted.slice(0, 10),
+        });
+      }
+      if (entries.length > 0) out.push(...(await this.#withCounts(stream, entries)));
+      if (out.length >= this.opts.batchSize) break;
+    }
+    if (out.length > 0) this.opts.log.info("claimed idle pending entries", { count: out.length });
+    return out;
+  }
+
+  /** Adds delivery counts (from XPENDING) to entries re-read or claimed. */
+  async #withCounts(stream: string, entries: XEntry[]): Promise<Delivery[]> {
+    const live = entries.filter((e): e is [string, string[]] => e[1] !== null);
+    const vanished = entries.filter((e) => e[1] === null).map((e) => e[0]);
+    if (vanished.length > 0) {
+      await this.cmd.xack(stream, this.opts.group, ...vanished);
+      this.opts.log.warn("pending entries were deleted from the stream before being stored", {
+        stream,
+        count: vanished.length,
+        ids: vanished.slice(0, 10),
+      });
+    }
+    if (live.length === 0) return [];
+    const first = live[0]![0], last = live[live.length - 1]![0];
+    const pending = (await this.cmd.xpending(
+      stream,
+      this.opts.group,
+      first,
+      last,
+      live.length * 4 + 100,
+      this.opts.consumer,
+    )) as [string, string, number, number][];
+    const counts = new Map(pending.map((p) => [p[0], Number(p[3])]));
+    return live.map(([id, flat]) => ({ stream, id, fields: fieldsToObject(flat), deliveries: counts.get(id) ?? 1 }));
+  }
+
+  async #readNew(streams: readonly string[], signal: AbortSignal): Promise<Delivery[]> {
+    if (signal.aborted) return [];
+    // COUNT applies per stream; keep the total within one batch.
+    const perStream = Math.max(1, Math.floor(this.opts.batchSize / streams.length));
+    const first = (await this.blocking.xreadgroup(
+      "GROUP",
+      this.opts.group,
+      this.opts.consumer,
+      "COUNT",
+      perStream,
+      "BLOCK",
+      this.opts.blockMs,
+      "STREAMS",
+      ...streams,
+      ...streams.map(() => ">"),
+    )) as XReply;
+    const out: Delivery[] = [];
+    const full: string[] = [];
+    for (const [stream, entries] of first ?? []) {
+      for (const [id, flat] of entries) out.push({ stream, id, fields: fieldsToObject(flat ?? []), deliveries: 1 });
+      if (entries.length === perStream) full.push(stream);
+    }
+    // Busy streams may have more: fill the rest of the batch from them, without blocking.
+    const room = this.opts.batchSize - out.length;
+    if (full.length > 0 && room >= full.length) {
+      const more = (await this.cmd.xreadgroup(
+        "GROUP",
+        this.opts.group,
+        this.opts.consumer,
+        "COUNT",
+        Math.floor(room / full.length),
+        "STREAMS",
+        ...full,
+        ...full.map(() => ">"),
+      )) as XReply;
+      for (const [stream, entries] of more ?? []) {
+        for (const [id, flat] of entries) out.push({ stream, id, fields: fieldsToObject(flat ?? []), deliveries: 1 });
+      }
+    }
+    return out;
+  }
+
+  async #removeIdleConsumers(streams: readonly string[]): Promise<void> {
+    for (const stream of streams) {
+      const infos = (await this.cmd.xinfo("CONSUMERS", stream, this.opts.group)) as unknown[][];
+      for (const flat of infos) {
+        const info = fieldsToObject(flat.map(String));
+        if (
+          info.name !== this.opts.consumer && Number(info.pending) === 0 &&
+          Number(info.idle) > this.opts.consumerRemoveIdleMs
+        ) {
+          await this.cmd.xgroup("DELCONSUMER", stream, this.opts.group, info.name!);
+          this.opts.log.info("removed idle consumer", { stream, consumer: info.name, idle_ms: Number(info.idle) });
+        }
+      }
+    }
+  }
+}

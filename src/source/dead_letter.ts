@@ -1,0 +1,124 @@
+/**
+ * Dead letters: a rejected entry goes to the dead-letter stream with the
+ * reason and every original field, and is acknowledged in the same atomic
+ * step (a Lua script), so a crash can neither lose it nor send it twice.
+ */
+import type { StreamEntry } from "../reading.ts";
+import { parseStreamKey } from "../reading.ts";
+import type { RedisClient } from "./redis.ts";
+
+/** An entry to dead-letter and why. */
+export interface DeadLetter {
+  readonly entry: StreamEntry;
+  readonly reason: string;
+}
+
+/** Names the dead-letter entry itself uses; original fields with these names are kept under a prefix on a clash. */
+export const META_FIELDS = [
+  "original_stream",
+  "original_id",
+  "device_id",
+  "sensor_type",
+  "value",
+  "error",
+  "failed_at",
+  "original_fields",
+] as const;
+
+/** Prefix for an original field whose name clashes with a different meta value. */
+export const CLASH_PREFIX = "original_field:";
+
+/** The flat field list of a dead-letter entry (pure). */
+export function deadLetterFields(letter: DeadLetter, nowMs: number): string[] {
+  const { entry, reason } = letter;
+  const f = entry.fields;
+  const key = parseStreamKey(entry.stream);
+  const meta: Record<string, string> = {
+    original_stream: entry.stream,
+    original_id: entry.id,
+    device_id: f.device_id ?? key.deviceId ?? "",
+    sensor_type: f.sensor_type ?? f.metric ?? key.sensorType ?? "",
+    value: f.value ?? "",
+    error: reason,
+    failed_at: (nowMs / 1000).toFixed(3),
+    original_fields: JSON.stringify(Object.keys(f)),
+  };
+  const out: string[] = [];
+  for (const [k, v] of Object.entries(meta)) out.push(k, v);
+  for (const [k, v] of Object.entries(f)) {
+    if (!(k in meta)) out.push(k, v);
+    else if (meta[k] !== v) out.push(CLASH_PREFIX + k, v);
+  }
+  return out;
+}
+
+/** Rebuilds the original fields of a dead-letter entry (for replay). */
+export function originalFields(dead: Readonly<Record<string, string>>): Record<string, string> {
+  let names: unknown;
+  try {
+    names = JSON.parse(dead.original_fields ?? "null");
+  } catch {
+    names = null;
+  }
+  const out: Record<string, string> = {};
+  if (Array.isArray(names)) {
+    for (const n of names) {
+      if (typeof n !== "string") continue;
+      const v = dead[CLASH_PREFIX + n] ?? dead[n];
+      if (v !== undefined) out[n] = v;
+    }
+    return out;
+  }
+  // An entry written by another tool: everything but the meta fields.
+  for (const [k, v] of Object.entries(dead)) {
+    if (!(META_FIELDS as readonly string[]).includes(k)) out[k] = v;
+  }
+  return out;
+}
+
+// XACK first: only an entry still pending for the group is dead-lettered, so
+// two consumers racing over one entry (after a claim) write one dead letter.
+const ACK_THEN_ADD = `
+local acked = redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+if acked == 0 then return 0 end
+local maxlen = tonumber(ARGV[3])
+if maxlen > 0 then
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', maxlen, '*', unpack(ARGV, 4))
+else
+  redis.call('XADD', KEYS[2], '*', unpack(ARGV, 4))
+end
+return 1`;
+
+/** Writes dead letters and acknowledges their entries. */
+export class DeadLetterWriter {
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly opts: { stream: string; group: string; maxLen: number; now?: () => number },
+  ) {}
+
+  /** Dead-letters each letter and acks its entry atomically; returns how many were new. */
+  async send(letters: readonly DeadLetter[]): Promise<number> {
+    if (letters.length === 0) return 0;
+    const now = (this.opts.now ?? Date.now)();
+    const pipe = this.redis.pipeline();
+    for (const letter of letters) {
+      pipe.eval(
+        ACK_THEN_ADD,
+        2,
+        letter.entry.stream,
+        this.opts.stream,
+        this.opts.group,
+        letter.entry.id,
+        String(this.opts.maxLen),
+        ...deadLetterFields(letter, now),
+      );
+    }
+    const results = (await pipe.exec()) ?? [];
+    let added = 0;
+    for (const [err, value] of results) {
+      if (err) throw err;
+      added += Number(value);
+    }
+    return added;
+  }
+}

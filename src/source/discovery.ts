@@ -1,0 +1,97 @@
+/**
+ * Finds the input streams: exact keys from STREAM_PATTERN as given, globs by
+ * SCAN (TYPE stream), never the dead-letter stream; creates the consumer
+ * group on each new one, from the start of the stream.
+ */
+import type { Logger } from "../log.ts";
+import { describe } from "../errors.ts";
+import type { RedisClient } from "./redis.ts";
+
+/** True when `pattern` has glob characters (otherwise it is an exact key). */
+export function isGlob(pattern: string): boolean {
+  return /[*?[]/.test(pattern);
+}
+
+/** Keeps the set of input streams and their consumer groups up to date. */
+export class StreamDiscovery {
+  #grouped = new Set<string>();
+  #badKeys = new Set<string>();
+  #streams: string[] = [];
+
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly opts: {
+      patterns: readonly string[];
+      group: string;
+      deadLetterStream: string;
+      log: Logger;
+    },
+  ) {}
+
+  /** The streams found by the last {@link refresh}, sorted. */
+  get streams(): readonly string[] {
+    return this.#streams;
+  }
+
+  /** Forgets which streams have their group, so the next refresh re-creates missing ones. */
+  invalidate(): void {
+    this.#grouped.clear();
+  }
+
+  /** Scans for matching streams and makes sure each has the consumer group. */
+  async refresh(): Promise<readonly string[]> {
+    const found = new Set<string>();
+    const exact = new Set<string>();
+    for (const p of this.opts.patterns) {
+      if (!isGlob(p)) {
+        exact.add(p);
+        found.add(p);
+        continue;
+      }
+      let cursor = "0";
+      do {
+        const [next, keys] = await this.redis.scan(cursor, "MATCH", p, "COUNT", 1000, "TYPE", "stream");
+        cursor = next;
+        for (const k of keys) found.add(k);
+      } while (cursor !== "0");
+    }
+    found.delete(this.opts.deadLetterStream);
+
+    const usable: string[] = [];
+    for (const key of [...found].sort()) {
+      if (!this.#grouped.has(key)) {
+        const ok = await this.#ensureGroup(key, exact.has(key));
+        if (!ok) continue;
+      }
+      usable.push(key);
+    }
+    const gone = this.#streams.filter((s) => !found.has(s));
+    for (const s of gone) this.#grouped.delete(s);
+    this.#streams = usable;
+    return usable;
+  }
+
+  async #ensureGroup(key: string, create: boolean): Promise<boolean> {
+    try {
+      if (create) await this.redis.xgroup("CREATE", key, this.opts.group, "0", "MKSTREAM");
+      else await this.redis.xgroup("CREATE", key, this.opts.group, "0");
+      this.opts.log.info("consuming stream", { stream: key, group: this.opts.group });
+    } catch (err) {
+      const message = (err as Error).message ?? "";
+      if (message.startsWith("BUSYGROUP")) {
+        this.opts.log.info("consuming stream", { stream: key, group: this.opts.group, group_existed: true });
+      } else if (message.startsWith("WRONGTYPE") || message.includes("requires the key to exist")) {
+        if (!this.#badKeys.has(key)) {
+          this.opts.log.error("cannot consume key: it is not a stream", { stream: key, error: describe(err) });
+          this.#badKeys.add(key);
+        }
+        return false;
+      } else {
+        throw err;
+      }
+    }
+    this.#badKeys.delete(key);
+    this.#grouped.add(key);
+    return true;
+  }
+}

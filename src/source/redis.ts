@@ -1,0 +1,76 @@
+/**
+ * Redis connections (ioredis behind this one module). Reconnects forever
+ * with capped backoff; commands fail fast while disconnected so the caller's
+ * retry loop, not the driver, decides what to do.
+ */
+import { Redis } from "ioredis";
+import type { RedisSettings } from "../config.ts";
+
+/** A Redis connection. */
+export type RedisClient = Redis;
+
+/** Opens a connection; `onError` receives connection errors (never thrown). */
+export function connectRedis(
+  settings: RedisSettings,
+  opts: { name: string; commandTimeoutMs?: number; onError?: (err: Error) => void },
+): RedisClient {
+  const client = new Redis({
+    host: settings.host,
+    port: settings.port,
+    db: settings.db,
+    username: settings.username,
+    password: settings.password,
+    tls: settings.tls ? {} : undefined,
+    connectionName: opts.name,
+    connectTimeout: 10_000,
+    commandTimeout: opts.commandTimeoutMs,
+    maxRetriesPerRequest: 0,
+    autoResendUnfulfilledCommands: false,
+    enableReadyCheck: true,
+    lazyConnect: true,
+    retryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 10), 2_000),
+  });
+  client.on("error", (err: Error) => opts.onError?.(err));
+  return client;
+}
+
+/** Connects (if needed) without throwing; later commands report problems. */
+export function startConnecting(client: RedisClient): void {
+  if (client.status === "wait") client.connect().catch(() => {});
+}
+
+/** Closes a connection: QUIT when possible, else drops it. */
+export async function closeRedis(client: RedisClient): Promise<void> {
+  if (client.status === "end") return;
+  try {
+    await Promise.race([client.quit(), new Promise((r) => setTimeout(r, 1000))]);
+  } catch {
+    // already closed
+  }
+  client.disconnect(false);
+}
+
+/** Answers whether Redis responds, within `timeoutMs`. */
+export async function pingRedis(client: RedisClient, timeoutMs = 2000): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    const reply = await Promise.race([
+      client.ping(),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error("timeout")), timeoutMs);
+      }),
+    ]);
+    return reply === "PONG";
+  } catch {
+    return false;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Turns a flat `[k1, v1, k2, v2]` reply into an object (a repeated field keeps its last value). */
+export function fieldsToObject(flat: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (let i = 0; i + 1 < flat.length; i += 2) out[flat[i]!] = flat[i + 1]!;
+  return out;
+}
