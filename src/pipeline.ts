@@ -57,31 +57,40 @@ export class Pipeline {
    */
   async run(stop: AbortSignal, hard: AbortSignal): Promise<{ leftPending: number }> {
     const { source, log, stats, redisOutage } = this.deps;
-    this.#running = true;
     let readFailures = 0;
+    const readOnce = async (): Promise<Delivery[]> => {
+      try {
+        const batch = await source.read(stop);
+        redisOutage.ok();
+        readFailures = 0;
+        return batch;
+      } catch (err) {
+        stats.errors++;
+        if (classify(err) === "transient") redisOutage.failed(err);
+        else log.error("reading from Redis failed", { error: describe(err) });
+        source.rescanOwnPending?.();
+        await sleep(backoffDelay(readFailures++, this.deps.backoff), stop);
+        return [];
+      }
+    };
+    this.#running = true;
     try {
-      while (!stop.aborted) {
-        let batch: Delivery[];
-        try {
-          batch = await source.read(stop);
-          redisOutage.ok();
-          readFailures = 0;
-        } catch (err) {
-          stats.errors++;
-          if (classify(err) === "transient") redisOutage.failed(err);
-          else log.error("reading from Redis failed", { error: describe(err) });
-          source.rescanOwnPending?.();
-          await sleep(backoffDelay(readFailures++, this.deps.backoff), stop);
-          continue;
-        }
+      // The next batch is read while the current one is written: Redis and
+      // PostgreSQL work in parallel. A batch read before the stop signal is
+      // still processed in full.
+      let next: Promise<Delivery[]> | undefined;
+      while (true) {
+        const batch = await (next ?? (stop.aborted ? Promise.resolve([]) : readOnce()));
+        next = undefined;
         if (batch.length === 0) {
+          if (stop.aborted) return { leftPending: 0 };
           if (this.deps.processingIntervalMs > 0) await sleep(this.deps.processingIntervalMs, stop);
           continue;
         }
+        if (!stop.aborted) next = readOnce();
         const left = await this.processBatch(batch, hard);
-        if (left > 0) return { leftPending: left };
+        if (left > 0) return { leftPending: left + (next ? (await next).length : 0) };
       }
-      return { leftPending: 0 };
     } finally {
       this.#running = false;
     }
