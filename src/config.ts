@@ -107,7 +107,7 @@ function oneOf<T extends string>(def: T, values: readonly T[], aliases: Record<s
   return z.string().trim().optional().transform((v, ctx): T => {
     if (v === undefined || v === "") return def;
     const s = v.toLowerCase();
-    const hit = values.find((x) => x === s) ?? aliases[s];
+    const hit = values.find((x) => x === s) ?? (Object.hasOwn(aliases, s) ? aliases[s] : undefined);
     if (hit) return hit;
     ctx.addIssue({ code: "custom", message: `one of ${values.map((x) => x.toUpperCase()).join(", ")}` });
     return z.NEVER;
@@ -230,12 +230,23 @@ function schemaFor(defaults: { hostname: string; pid: number }) {
   });
 }
 
-/** Hides passwords in a URL, keeping everything else readable. */
+/**
+ * Hides passwords in a URL (or something meant to be one), keeping the rest
+ * readable: everything between the user name and the last `@` before the
+ * host, and any `password=` query parameter.
+ */
 export function maskUrl(value: string): string {
-  return value.replace(/^([a-z][a-z0-9+.-]*:\/\/)([^@/]*)@/i, (_all, scheme: string, userinfo: string) => {
-    const i = userinfo.indexOf(":");
-    return i < 0 ? `${scheme}${userinfo}@` : `${scheme}${userinfo.slice(0, i)}:***@`;
-  });
+  const schemeEnd = value.indexOf("://");
+  const start = schemeEnd >= 0 ? schemeEnd + 3 : 0;
+  let out = value;
+  const queryStart = value.slice(start).search(/[?#]/);
+  const at = value.lastIndexOf("@", queryStart < 0 ? value.length : start + queryStart);
+  if (at > start) {
+    const userinfo = value.slice(start, at);
+    const colon = userinfo.indexOf(":");
+    if (colon >= 0) out = `${value.slice(0, start)}${userinfo.slice(0, colon)}:***${value.slice(at)}`;
+  }
+  return out.replace(/([?&]password=)[^&]*/gi, "$1***");
 }
 
 function shown(variable: string, value: string | undefined): string {
@@ -243,6 +254,31 @@ function shown(variable: string, value: string | undefined): string {
   if (SECRET_VARS.has(variable)) return '"***"';
   if (URL_VARS.has(variable)) return JSON.stringify(maskUrl(value));
   return JSON.stringify(value);
+}
+
+/** Problems that involve two variables, judged on whatever parses of the raw values. */
+function crossProblems(env: Readonly<Record<string, string | undefined>>): string[] {
+  const problems: string[] = [];
+  const intOr = (v: string | undefined, def: number) => {
+    const s = v?.trim() ?? "";
+    return s === "" ? def : /^[+-]?\d+$/.test(s) ? Number(s) : undefined;
+  };
+  const initial = intOr(env.RETRY_INITIAL_MS, 200), max = intOr(env.RETRY_MAX_MS, 30_000);
+  const inRange = initial !== undefined && max !== undefined && initial >= 1 && initial <= 60_000 && max >= 10 &&
+    max <= 600_000;
+  if (inRange && max < initial) {
+    problems.push(`RETRY_MAX_MS: got ${max}, expected at least RETRY_INITIAL_MS (${initial})`);
+  }
+  const dead = env.DEAD_LETTER_STREAM?.trim() || "mqtt_stream:failed";
+  const patterns = (env.STREAM_PATTERN?.trim() || "mqtt_stream:*").split(",").map((s) => s.trim());
+  if (patterns.includes(dead)) {
+    problems.push(
+      `STREAM_PATTERN: got ${
+        shown("STREAM_PATTERN", env.STREAM_PATTERN)
+      }, expected not to name the dead-letter stream ${JSON.stringify(dead)} (it is never consumed)`,
+    );
+  }
+  return problems;
 }
 
 /**
@@ -254,28 +290,13 @@ export function loadConfig(
   defaults: { hostname: string; pid: number } = { hostname: "db-writer", pid: 0 },
 ): Config {
   const parsed = schemaFor(defaults).safeParse(env);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((issue) => {
-      const variable = String(issue.path[0] ?? "?");
-      return `${variable}: got ${shown(variable, env[variable])}, expected ${issue.message}`;
-    });
-    throw new ConfigError(problems);
-  }
+  const problems = parsed.success ? [] : parsed.error.issues.map((issue) => {
+    const variable = String(issue.path[0] ?? "?");
+    return `${variable}: got ${shown(variable, env[variable])}, expected ${issue.message}`;
+  });
+  problems.push(...crossProblems(env));
+  if (!parsed.success || problems.length > 0) throw new ConfigError(problems);
   const e = parsed.data;
-  const problems: string[] = [];
-  if (e.RETRY_MAX_MS < e.RETRY_INITIAL_MS) {
-    problems.push(
-      `RETRY_MAX_MS: got ${e.RETRY_MAX_MS}, expected at least RETRY_INITIAL_MS (${e.RETRY_INITIAL_MS})`,
-    );
-  }
-  if (e.STREAM_PATTERN.includes(e.DEAD_LETTER_STREAM)) {
-    problems.push(
-      `STREAM_PATTERN: got ${
-        shown("STREAM_PATTERN", env.STREAM_PATTERN)
-      }, expected not to name the dead-letter stream ${JSON.stringify(e.DEAD_LETTER_STREAM)} (it is never consumed)`,
-    );
-  }
-  if (problems.length > 0) throw new ConfigError(problems);
 
   const redis: RedisSettings = e.REDIS_URL ?? {
     host: e.REDIS_HOST ?? "localhost",

@@ -94,13 +94,8 @@ export function decode(entry: StreamEntry): Decoded {
   const fromKey = parseStreamKey(entry.stream);
   const keyShape = `expected a field or a stream key like mqtt_stream:<device_id>:<sensor_type>`;
 
-  const device = checkName(
-    "device_id",
-    field(f, "device_id") ?? fromKey.deviceId,
-    `device_id missing: no "device_id" field and stream key ${JSON.stringify(entry.stream)} names none (${keyShape})`,
-  );
-  if (device instanceof Reject) return { ok: false, reason: device.reason };
-
+  // The sensor type first: a key like `mqtt_stream:esp32` names no sensor type,
+  // and saying so is the most useful reason.
   const sensor = checkName(
     "sensor_type",
     field(f, "sensor_type", "metric") ?? fromKey.sensorType,
@@ -109,6 +104,15 @@ export function decode(entry: StreamEntry): Decoded {
     } has no sensor type (${keyShape})`,
   );
   if (sensor instanceof Reject) return { ok: false, reason: sensor.reason };
+
+  const device = checkName(
+    "device_id",
+    field(f, "device_id") ?? fromKey.deviceId,
+    `device_id missing: no "device_id" field and stream key ${
+      JSON.stringify(entry.stream)
+    } has no device segment (${keyShape})`,
+  );
+  if (device instanceof Reject) return { ok: false, reason: device.reason };
 
   const rawValue = f.value;
   if (rawValue === undefined || rawValue.trim() === "") {
