@@ -148,7 +148,8 @@ function redisUrl() {
 
 function databaseUrl(def: string) {
   return z.string().trim().optional().transform((v, ctx) => {
-    const s = v === undefined || v === "" ? def : v;
+    // The previous service's SQLAlchemy form (postgresql+psycopg://…) names a driver; drop it.
+    const s = (v === undefined || v === "" ? def : v).replace(/^(postgres(?:ql)?)\+[a-z0-9_]+:\/\//i, "$1://");
     try {
       const u = new URL(s);
       if (u.protocol !== "postgres:" && u.protocol !== "postgresql:") throw new Error();

@@ -8,9 +8,11 @@ import { checkDependencies, type HealthReport } from "../health.ts";
 import { closeRedis, connectRedis, startConnecting } from "../source/redis.ts";
 import { closePostgres, connectPostgres } from "../sink/client.ts";
 
-async function askRunningInstance(port: number): Promise<Pick<HealthReport, "running" | "stats">> {
+async function askRunningInstance(host: string, port: number): Promise<Pick<HealthReport, "running" | "stats">> {
   try {
-    const res = await fetch(`http://127.0.0.1:${port}/readyz`, { signal: AbortSignal.timeout(3000) });
+    const res = await fetch(`http://${host.includes(":") ? `[${host}]` : host}:${port}/readyz`, {
+      signal: AbortSignal.timeout(3000),
+    });
     const body = await res.json() as Partial<HealthReport>;
     return { running: body.running === true, stats: body.stats ?? null };
   } catch {
@@ -26,7 +28,10 @@ export async function runHealth(config: Config): Promise<number> {
   try {
     const [deps, instance] = await Promise.all([
       checkDependencies(redis, sql, 3000),
-      config.httpPort === 0 ? Promise.resolve({ running: null, stats: null }) : askRunningInstance(config.httpPort),
+      config.httpPort === 0 ? Promise.resolve({ running: null, stats: null }) : askRunningInstance(
+        ["0.0.0.0", "::", ""].includes(config.httpHost) ? "127.0.0.1" : config.httpHost,
+        config.httpPort,
+      ),
     ]);
     const report: HealthReport = { running: instance.running, ...deps, stats: instance.stats };
     printLine(JSON.stringify(report));
