@@ -9,8 +9,8 @@ import { VERSION } from "./src/version.ts";
 import { runService } from "./src/cli/run.ts";
 import { runMigrate } from "./src/cli/migrate.ts";
 import { runHealth } from "./src/cli/health.ts";
-import { runDlq } from "./src/cli/dlq.ts";
-import { runSimulate } from "./src/cli/simulate.ts";
+import { DLQ_USAGE, runDlq } from "./src/cli/dlq.ts";
+import { runSimulate, SIMULATE_USAGE } from "./src/cli/simulate.ts";
 
 const USAGE = `db-writer ${VERSION}: moves sensor readings from Redis Streams into PostgreSQL/TimescaleDB.
 
@@ -23,11 +23,13 @@ Commands:
   migrate status           list migrations and whether they are applied
   health                   check Redis and PostgreSQL, print JSON; exit 0 healthy, 1 not
   dlq list [--count N]     show dead letters (JSON lines)
-  dlq replay [--count N] [--id ID]...
+  dlq replay [--count N | --id ID...] [--dry-run]
                            put dead letters back on their original stream
   dlq purge (--all | --id ID...)
                            delete dead letters
   simulate [options]       write realistic sensor messages into Redis (see simulate --help)
+
+Each of dlq and simulate has its own --help.
 
 Options:
   -h, --help               show this help
@@ -42,12 +44,17 @@ const COMMANDS = new Set(["run", "migrate", "health", "dlq", "simulate"]);
 /** Runs the CLI; resolves with the process exit code. */
 export async function main(args: readonly string[]): Promise<number> {
   const [first, ...rest] = args;
-  if (first === "-h" || first === "--help" || first === "help" || rest.includes("--help") && first !== "simulate") {
+  if (first === "-h" || first === "--help" || first === "help") {
     printLine(USAGE);
     return 0;
   }
   if (first === "-V" || first === "--version" || first === "version") {
     printLine(`db-writer ${VERSION}`);
+    return 0;
+  }
+  // Help needs no configuration: answer it before reading any.
+  if (rest.includes("--help") || rest.includes("-h")) {
+    printLine(first === "dlq" ? DLQ_USAGE : first === "simulate" ? SIMULATE_USAGE : USAGE);
     return 0;
   }
   const command = first ?? "run";

@@ -1,10 +1,181 @@
 /**
- * `db-writer simulate`: a load generator.
+ * `db-writer simulate`: a load generator that writes realistic sensor
+ * messages (and, on request, malformed ones) into Redis, pipelined in chunks,
+ * optionally paced, until the count is reached or SIGINT/SIGTERM.
  */
 import type { Config } from "../config.ts";
 import { UsageError } from "../errors.ts";
+import { printError, printLine } from "../log.ts";
+import { sleep } from "../retry.ts";
+import { onShutdownSignals } from "../shutdown.ts";
+import { intFlag, numberFlag, parseFlags } from "./args.ts";
+import { globMatches } from "./glob.ts";
+import { withRedis } from "./with_redis.ts";
+import type { RedisClient } from "../source/redis.ts";
+import {
+  generateMessages,
+  type GeneratorOptions,
+  seededRng,
+  type Shape,
+  type SimMessage,
+  streamKeys,
+} from "./simulate_messages.ts";
+
+/** Help text of `db-writer simulate`. */
+export const SIMULATE_USAGE = `Usage: db-writer simulate [options]
+
+Writes realistic sensor readings into Redis, in the per-sensor shape
+(<prefix>:<device>:<sensor>, fields value, timestamp, metadata), the shared
+shape (one stream, fields device_id, metric, value, timestamp, unit, metadata),
+or both. Stops after --count messages, or on Ctrl-C / SIGTERM.
+
+Options:
+  --devices N        devices to simulate, sim-001 … (default 5)
+  --sensors LIST     comma-separated sensor types (default temperature,humidity,pressure;
+                     also known: co2, light, battery; others drift between 0 and 100)
+  --count N          messages in total (default 1000; 0 = until Ctrl-C)
+  --rate R           messages per second (default 0 = as fast as possible)
+  --shape SHAPE      per-sensor | shared | both (default per-sensor)
+  --stream KEY       the shared stream (default mqtt:ingestion)
+  --prefix PREFIX    per-sensor stream prefix (default mqtt_stream)
+  --bad-ratio F      share of deliberately malformed messages, 0.0 to 1.0 (default 0):
+                     non-numeric value, bad or missing timestamp, metadata not an object
+  --seed N           seed for a repeatable run, 0 to 4294967295 (default random)
+  -h, --help         show this help
+
+Prints: sent N messages (M malformed) to K streams in T s`;
+
+/** Messages per pipelined round trip when not paced. */
+const CHUNK = 500;
+
+/** What a run was asked to do. */
+interface SimulateOptions extends GeneratorOptions {
+  readonly count: number;
+  readonly rate: number;
+  readonly seed: number;
+}
+
+function parseOptions(args: readonly string[]): SimulateOptions | undefined {
+  const v = parseFlags("simulate", args, {
+    devices: { type: "string" },
+    sensors: { type: "string" },
+    count: { type: "string" },
+    rate: { type: "string" },
+    shape: { type: "string" },
+    stream: { type: "string" },
+    prefix: { type: "string" },
+    "bad-ratio": { type: "string" },
+    seed: { type: "string" },
+    help: { type: "boolean", short: "h" },
+  });
+  if (v.help) return undefined;
+  const shape = (v.shape ?? "per-sensor") as Shape;
+  if (!["per-sensor", "shared", "both"].includes(shape)) {
+    throw new UsageError(`simulate: --shape must be per-sensor, shared or both, got ${JSON.stringify(v.shape)}`);
+  }
+  const sensors = (v.sensors ?? "temperature,humidity,pressure").split(",").map((s) => s.trim()).filter((s) => s);
+  const badSensor = sensors.find((s) => /\s/.test(s) || s.length > 100);
+  if (sensors.length === 0 || badSensor !== undefined) {
+    throw new UsageError(
+      `simulate: --sensors must be a comma-separated list of sensor types (no spaces, at most 100 characters each), got ${
+        JSON.stringify(v.sensors)
+      }`,
+    );
+  }
+  const keyFlag = (flag: string, raw: string | undefined, def: string) => {
+    const s = raw ?? def;
+    if (s === "" || /\s/.test(s)) {
+      throw new UsageError(`simulate: --${flag} must be a Redis key without spaces, got ${JSON.stringify(raw)}`);
+    }
+    return s;
+  };
+  return {
+    devices: intFlag("simulate", "devices", v.devices, 5, 1, 100_000),
+    sensors: [...new Set(sensors)],
+    count: intFlag("simulate", "count", v.count, 1000, 0),
+    rate: numberFlag("simulate", "rate", v.rate, 0, 0, Number.POSITIVE_INFINITY),
+    shape,
+    stream: keyFlag("stream", v.stream, "mqtt:ingestion"),
+    prefix: keyFlag("prefix", v.prefix, "mqtt_stream"),
+    badRatio: numberFlag("simulate", "bad-ratio", v["bad-ratio"], 0, 0, 1),
+    seed: intFlag("simulate", "seed", v.seed, crypto.getRandomValues(new Uint32Array(1))[0]!, 0, 2 ** 32 - 1),
+  };
+}
 
 /** Runs the simulator; resolves with the exit code. */
-export function runSimulate(_config: Config, _args: readonly string[]): Promise<number> {
-  return Promise.reject(new UsageError("simulate: not implemented yet"));
+export async function runSimulate(config: Config, args: readonly string[]): Promise<number> {
+  const opts = parseOptions(args);
+  if (!opts) {
+    printLine(SIMULATE_USAGE);
+    return 0;
+  }
+  const keys = streamKeys(opts);
+  if (keys.includes(config.deadLetterStream)) {
+    throw new UsageError(
+      `simulate: ${config.deadLetterStream} is the dead-letter stream (DEAD_LETTER_STREAM), which is never consumed; choose another --stream or --prefix`,
+    );
+  }
+  const unread = keys.filter((k) => !config.streamPatterns.some((p) => globMatches(p, k)));
+  if (unread.length > 0) {
+    printError(
+      `simulate: note: ${unread.length} of ${keys.length} stream(s) (e.g. ${unread[0]}) do not match STREAM_PATTERN=${
+        config.streamPatterns.join(",")
+      }; the service will not consume them`,
+    );
+  }
+
+  const stop = new AbortController();
+  const unwire = onShutdownSignals(stop, {
+    onHardExit: (sig) => {
+      printError(`simulate: second ${sig}: exiting now`);
+      Deno.exit(130);
+    },
+  });
+  const progress = { sent: 0, malformed: 0, streams: new Set<string>() };
+  const started = performance.now();
+  try {
+    await withRedis(config.redis, "db-writer:simulate", (redis) => send(redis, opts, stop.signal, progress));
+  } finally {
+    unwire();
+    const seconds = ((performance.now() - started) / 1000).toFixed(2);
+    printLine(
+      `sent ${progress.sent} messages (${progress.malformed} malformed) to ${progress.streams.size} streams in ${seconds} s`,
+    );
+  }
+  return 0;
+}
+
+/** Writes messages until the count is reached or `signal` aborts, updating `progress` after each chunk. */
+async function send(
+  redis: RedisClient,
+  opts: SimulateOptions,
+  signal: AbortSignal,
+  progress: { sent: number; malformed: number; streams: Set<string> },
+): Promise<void> {
+  const messages = generateMessages(opts, seededRng(opts.seed), Date.now);
+  // When paced, send about a tenth of a second's worth per round trip.
+  const chunk = opts.rate > 0 ? Math.max(1, Math.min(CHUNK, Math.ceil(opts.rate / 10))) : CHUNK;
+  const started = performance.now();
+  while (!signal.aborted && (opts.count === 0 || progress.sent < opts.count)) {
+    if (opts.rate > 0) {
+      await sleep(started + (progress.sent / opts.rate) * 1000 - performance.now(), signal);
+      if (signal.aborted) break;
+    }
+    const n = opts.count === 0 ? chunk : Math.min(chunk, opts.count - progress.sent);
+    const pipe = redis.pipeline();
+    const streams: string[] = [];
+    let bad = 0;
+    for (let i = 0; i < n; i++) {
+      const m: SimMessage = messages.next().value;
+      pipe.xadd(m.stream, "*", ...Object.entries(m.fields).flat());
+      streams.push(m.stream);
+      if (m.defect) bad++;
+    }
+    const results = (await pipe.exec()) ?? [];
+    const failed = results.find(([err]) => err);
+    if (failed) throw failed[0];
+    progress.sent += n;
+    progress.malformed += bad;
+    for (const s of streams) progress.streams.add(s);
+  }
 }
