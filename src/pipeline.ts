@@ -109,15 +109,11 @@ export class Pipeline {
     const letters: DeadLetter[] = [];
     const readings: Reading[] = [];
     const entries = new Map<string, Delivery>();
+    const overLimit: Delivery[] = [];
     for (const d of batch) {
       entries.set(key(d), d);
       if (d.deliveries > maxDeliveries) {
-        const last = this.#lastError.get(key(d));
-        letters.push({
-          entry: d,
-          reason: `delivered ${d.deliveries} times without being stored (MAX_DELIVERIES=${maxDeliveries})` +
-            (last ? `; last error: ${last}` : "; the service may have crashed or been killed while processing it"),
-        });
+        overLimit.push(d);
         continue;
       }
       const decoded = decode(d);
@@ -125,18 +121,48 @@ export class Pipeline {
       else letters.push({ entry: d, reason: decoded.reason });
     }
 
+    const dbRetry = {
+      ...this.deps.backoff,
+      signal: hard,
+      shouldRetry: (err: unknown) => classify(err) === "transient",
+      onFailure: (err: unknown) => {
+        stats.errors++;
+        dbOutage.failed(err);
+      },
+      onSuccess: () => dbOutage.ok(),
+    };
+    // Past MAX_DELIVERIES: dead-letter, unless the row is in fact stored (a
+    // crash between commit and ack, repeated): then it only needs its ack.
+    const alreadyStored: Delivery[] = [];
+    if (overLimit.length > 0) {
+      let stored: Set<string>;
+      try {
+        stored = await retry(() => sink.stored(overLimit), dbRetry);
+      } catch (err) {
+        if (err instanceof RetryAbortedError) return batch.length;
+        stats.errors++;
+        log.error("cannot check whether redelivered entries are stored; they stay pending", {
+          error: describe(err),
+        });
+        return 0;
+      }
+      for (const d of overLimit) {
+        if (stored.has(key(d))) {
+          alreadyStored.push(d);
+          continue;
+        }
+        const last = this.#lastError.get(key(d));
+        letters.push({
+          entry: d,
+          reason: `delivered ${d.deliveries} times without being stored (MAX_DELIVERIES=${maxDeliveries})` +
+            (last ? `; last error: ${last}` : "; the service may have crashed or been killed while processing it"),
+        });
+      }
+    }
+
     let outcome: WriteOutcome;
     try {
-      outcome = await retry(() => sink.write(readings), {
-        ...this.deps.backoff,
-        signal: hard,
-        shouldRetry: (err) => classify(err) === "transient",
-        onFailure: (err) => {
-          stats.errors++;
-          dbOutage.failed(err);
-        },
-        onSuccess: () => dbOutage.ok(),
-      });
+      outcome = await retry(() => sink.write(readings), dbRetry);
     } catch (err) {
       if (err instanceof RetryAbortedError) return batch.length;
       // Not an outage, not a row's fault: keep everything pending; redelivery decides.
@@ -166,7 +192,7 @@ export class Pipeline {
         error: outcome.deferred[0]!.error,
       });
     }
-    const stored: StreamEntry[] = [];
+    const stored: StreamEntry[] = [...alreadyStored];
     for (const r of readings) {
       const k = key({ stream: r.sourceStream, id: r.sourceId });
       if (!unsettled.has(k)) stored.push(entries.get(k)!);

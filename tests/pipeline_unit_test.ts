@@ -51,6 +51,10 @@ class FakeSink implements Sink {
   failures: unknown[] = [];
   calls = 0;
   constructor(private events: string[], private script?: (readings: readonly Reading[]) => WriteOutcome | undefined) {}
+  stored(entries: readonly { stream: string; id: string }[]): Promise<Set<string>> {
+    const keys = entries.map((e) => `${e.stream}\u0000${e.id}`);
+    return Promise.resolve(new Set(keys.filter((k) => this.rows.has(k.replace("\u0000", " ")))));
+  }
   write(readings: readonly Reading[]): Promise<WriteOutcome> {
     this.calls++;
     const failure = this.failures.shift();
@@ -219,4 +223,18 @@ Deno.test("a read error is retried and never stops the loop", async () => {
   assert.deepEqual(source.acked.map((e) => e.id), ["1007-0"]);
   assert.equal(d.stats.errors, 1);
   assert.equal(d.redisOutage.down, false);
+});
+
+Deno.test("past MAX_DELIVERIES, an entry whose row is already stored is acked, not dead-lettered", async () => {
+  const source = new FakeSource([]);
+  const sink = new FakeSink([]);
+  const dead = new FakeDeadLetters();
+  const p = new Pipeline(deps(source, sink, dead, { maxDeliveries: 5 }));
+  const signal = new AbortController().signal;
+  await p.processBatch([entry(1)], signal); // stored, then (say) killed before the ack took effect
+  source.acked = [];
+  await p.processBatch([entry(1, {}, 9), entry(2, {}, 9)], signal);
+  assert.deepEqual(source.acked.map((e) => e.id), ["1001-0"]);
+  assert.deepEqual(dead.letters.map((l) => l.entry.id), ["1002-0"]);
+  assert.equal(sink.rows.size, 1);
 });

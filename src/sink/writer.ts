@@ -28,13 +28,21 @@ export interface Sink {
    * @throws the driver's error when the failure is transient (retry the batch).
    */
   write(readings: readonly Reading[]): Promise<WriteOutcome>;
+  /**
+   * Which of these entries already have their row (`stream\u0000id` keys), so
+   * that an entry stored just before a crash is acked, never dead-lettered.
+   */
+  stored(entries: readonly { stream: string; id: string }[]): Promise<Set<string>>;
 }
 
 /** Writes readings into the configured table. */
 export class PostgresSink implements Sink {
   readonly #statement: string;
+  readonly #lookup: string;
 
   constructor(private readonly sql: Sql, table: TableName) {
+    this.#lookup = `SELECT source_stream, source_id FROM ${quoteTable(table)} ` +
+      `WHERE (source_stream, source_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))`;
     this.#statement = `INSERT INTO ${quoteTable(table)} ` +
       `("timestamp", device_id, sensor_type, value, metadata, source_stream, source_id) ` +
       `SELECT * FROM unnest($1::text[]::timestamptz[], $2::text[], $3::text[], $4::float8[], ` +
@@ -51,6 +59,14 @@ export class PostgresSink implements Sink {
     };
     if (readings.length > 0) await this.#writeOrSplit(readings, outcome);
     return outcome;
+  }
+
+  async stored(entries: readonly { stream: string; id: string }[]): Promise<Set<string>> {
+    if (entries.length === 0) return new Set();
+    const rows = await this.sql.unsafe(this.#lookup, [entries.map((e) => e.stream), entries.map((e) => e.id)], {
+      prepare: true,
+    });
+    return new Set(rows.map((r) => `${r.source_stream}\u0000${r.source_id}`));
   }
 
   async #writeOrSplit(
