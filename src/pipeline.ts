@@ -121,16 +121,7 @@ export class Pipeline {
       else letters.push({ entry: d, reason: decoded.reason });
     }
 
-    const dbRetry = {
-      ...this.deps.backoff,
-      signal: hard,
-      shouldRetry: (err: unknown) => classify(err) === "transient",
-      onFailure: (err: unknown) => {
-        stats.errors++;
-        dbOutage.failed(err);
-      },
-      onSuccess: () => dbOutage.ok(),
-    };
+    const dbRetry = this.#retryOptions(dbOutage, hard);
     // Past MAX_DELIVERIES: dead-letter, unless the row is in fact stored (a
     // crash between commit and ack, repeated): then it only needs its ack.
     const alreadyStored: Delivery[] = [];
@@ -198,16 +189,7 @@ export class Pipeline {
       if (!unsettled.has(k)) stored.push(entries.get(k)!);
     }
 
-    const redisRetry = {
-      ...this.deps.backoff,
-      signal: hard,
-      shouldRetry: (err: unknown) => classify(err) === "transient",
-      onFailure: (err: unknown) => {
-        stats.errors++;
-        redisOutage.failed(err);
-      },
-      onSuccess: () => redisOutage.ok(),
-    };
+    const redisRetry = this.#retryOptions(redisOutage, hard);
     try {
       const added = await retry(() => this.deps.deadLetters.send(letters), redisRetry);
       await retry(() => this.deps.source.ack(stored), redisRetry);
@@ -242,6 +224,20 @@ export class Pipeline {
       ms: stats.lastBatchMs,
     });
     return 0;
+  }
+
+  /** Retry transient failures of one dependency until `hard` aborts, tracking its outage. */
+  #retryOptions(outage: Outage, hard: AbortSignal) {
+    return {
+      ...this.deps.backoff,
+      signal: hard,
+      shouldRetry: (err: unknown) => classify(err) === "transient",
+      onFailure: (err: unknown) => {
+        this.deps.stats.errors++;
+        outage.failed(err);
+      },
+      onSuccess: () => outage.ok(),
+    };
   }
 
   #remember(k: string, error: string): void {

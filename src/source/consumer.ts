@@ -171,15 +171,7 @@ export class RedisSource implements Source {
       const [next, entries, deleted = []] = reply;
       if (next === "0-0") this.#claimCursor.delete(stream);
       else this.#claimCursor.set(stream, next);
-      if (deleted.length > 0) {
-        // Entries trimmed from the stream while pending: nothing is left to store.
-        await this.cmd.xack(stream, this.opts.group, ...deleted);
-        this.opts.log.warn("pending entries were deleted from the stream before being stored", {
-          stream,
-          count: deleted.length,
-          ids: deleted.slice(0, 10),
-        });
-      }
+      await this.#ackVanished(stream, deleted);
       if (entries.length > 0) out.push(...(await this.#withCounts(stream, entries)));
       if (out.length >= this.opts.batchSize) break;
     }
@@ -187,18 +179,21 @@ export class RedisSource implements Source {
     return out;
   }
 
+  /** Entries deleted from the stream while pending: nothing is left to store; ack and say so. */
+  async #ackVanished(stream: string, ids: readonly string[]): Promise<void> {
+    if (ids.length === 0) return;
+    await this.cmd.xack(stream, this.opts.group, ...ids);
+    this.opts.log.warn("pending entries were deleted from the stream before being stored", {
+      stream,
+      count: ids.length,
+      ids: ids.slice(0, 10),
+    });
+  }
+
   /** Adds delivery counts (from XPENDING) to entries re-read or claimed. */
   async #withCounts(stream: string, entries: XEntry[]): Promise<Delivery[]> {
     const live = entries.filter((e): e is [string, string[]] => e[1] !== null);
-    const vanished = entries.filter((e) => e[1] === null).map((e) => e[0]);
-    if (vanished.length > 0) {
-      await this.cmd.xack(stream, this.opts.group, ...vanished);
-      this.opts.log.warn("pending entries were deleted from the stream before being stored", {
-        stream,
-        count: vanished.length,
-        ids: vanished.slice(0, 10),
-      });
-    }
+    await this.#ackVanished(stream, entries.filter((e) => e[1] === null).map((e) => e[0]));
     if (live.length === 0) return [];
     const first = live[0]![0], last = live[live.length - 1]![0];
     const pending = (await this.cmd.xpending(
