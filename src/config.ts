@@ -240,8 +240,10 @@ export function maskUrl(value: string): string {
   const schemeEnd = value.indexOf("://");
   const start = schemeEnd >= 0 ? schemeEnd + 3 : 0;
   let out = value;
-  const queryStart = value.slice(start).search(/[?#]/);
-  const at = value.lastIndexOf("@", queryStart < 0 ? value.length : start + queryStart);
+  // The last `@` ends the user information: a password may hold `/`, `?`, `#`
+  // or `@` unencoded. (An `@` in a query string may be over-masked; a password
+  // is never under-masked.)
+  const at = value.lastIndexOf("@");
   if (at > start) {
     const userinfo = value.slice(start, at);
     const colon = userinfo.indexOf(":");

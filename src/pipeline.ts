@@ -153,7 +153,7 @@ export class Pipeline {
 
     let outcome: WriteOutcome;
     try {
-      outcome = await retry(() => sink.write(readings), dbRetry);
+      outcome = await retry(() => sink.write(readings, hard), dbRetry);
     } catch (err) {
       if (err instanceof RetryAbortedError) return batch.length;
       // Not an outage, not a row's fault: keep everything pending; redelivery decides.

@@ -442,7 +442,10 @@ Deno.test("maskUrl", async (t) => {
     ["rediss://user:secret@cache", "rediss://user:***@cache"],
     ["postgres://writer@db:5432/iot", "postgres://writer@db:5432/iot"],
     ["postgres://db:5432/iot", "postgres://db:5432/iot"],
-    ["redis://cache:6379/0?x=a@b", "redis://cache:6379/0?x=a@b"],
+    // An `@` after the host is taken as the end of a password: over-masked, never leaked.
+    ["redis://cache:6379/0?x=a@b", "redis://cache:***@b"],
+    ["postgres://admin:Sup3r#x@db.example:5432/app", "postgres://admin:***@db.example:5432/app"],
+    ["redis://:pw?x@cache:6379/0", "redis://:***@cache:6379/0"],
     ["not a url", "not a url"],
   ];
   for (const [input, want] of cases) {

@@ -39,6 +39,17 @@ export async function runService(config: Config, opts: { stop?: AbortController 
   stop.signal.addEventListener("abort", () => {
     hardTimer = setTimeout(() => hard.abort(), config.shutdownTimeoutMs);
   }, { once: true });
+  // Past the deadline, whatever still hangs (a lock, a silent server) does not
+  // hold the process: unacknowledged entries stay pending and are redelivered.
+  hard.signal.addEventListener("abort", () => {
+    const watchdog = setTimeout(() => {
+      log.warn("shutdown deadline passed and work is still stuck; exiting, unfinished entries stay pending", {
+        shutdown_timeout_sec: config.shutdownTimeoutMs / 1000,
+      });
+      Deno.exit(1);
+    }, 3000);
+    Deno.unrefTimer(watchdog);
+  }, { once: true });
 
   log.info("starting db-writer", { version: VERSION, config: redactedConfig(config) });
   const redisOutage = new Outage("redis", logger("redis"));

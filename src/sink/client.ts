@@ -20,7 +20,7 @@ export function connectPostgres(url: string, opts: { max?: number; connectTimeou
 }
 
 /** Closes the pool, waiting at most `timeoutSec` for running queries. */
-export async function closePostgres(sql: Sql, timeoutSec = 5): Promise<void> {
+export async function closePostgres(sql: Sql, timeoutSec = 1): Promise<void> {
   await sql.end({ timeout: timeoutSec });
 }
 

@@ -24,10 +24,11 @@ export interface WriteOutcome {
 /** Where readings go. */
 export interface Sink {
   /**
-   * Stores `readings`; resolves once they are committed.
+   * Stores `readings`; resolves once they are committed. An abort of `signal`
+   * cancels the statement in flight (it then fails as a transient error).
    * @throws the driver's error when the failure is transient (retry the batch).
    */
-  write(readings: readonly Reading[]): Promise<WriteOutcome>;
+  write(readings: readonly Reading[], signal?: AbortSignal): Promise<WriteOutcome>;
   /**
    * Which of these entries already have their row (`stream\u0000id` keys), so
    * that an entry stored just before a crash is acked, never dead-lettered.
@@ -50,14 +51,14 @@ export class PostgresSink implements Sink {
       `ON CONFLICT (source_stream, source_id, "timestamp") DO NOTHING`;
   }
 
-  async write(readings: readonly Reading[]): Promise<WriteOutcome> {
+  async write(readings: readonly Reading[], signal?: AbortSignal): Promise<WriteOutcome> {
     const outcome = { inserted: 0, duplicates: 0, rejected: [], deferred: [] } as {
       inserted: number;
       duplicates: number;
       rejected: { reading: Reading; reason: string }[];
       deferred: { reading: Reading; error: string }[];
     };
-    if (readings.length > 0) await this.#writeOrSplit(readings, outcome);
+    if (readings.length > 0) await this.#writeOrSplit(readings, outcome, signal);
     return outcome;
   }
 
@@ -77,9 +78,10 @@ export class PostgresSink implements Sink {
       rejected: { reading: Reading; reason: string }[];
       deferred: { reading: Reading; error: string }[];
     },
+    signal: AbortSignal | undefined,
   ): Promise<void> {
     try {
-      const inserted = await this.#insert(readings);
+      const inserted = await this.#insert(readings, signal);
       out.inserted += inserted;
       out.duplicates += readings.length - inserted;
     } catch (err) {
@@ -92,12 +94,12 @@ export class PostgresSink implements Sink {
         return;
       }
       const mid = Math.ceil(readings.length / 2);
-      await this.#writeOrSplit(readings.slice(0, mid), out);
-      await this.#writeOrSplit(readings.slice(mid), out);
+      await this.#writeOrSplit(readings.slice(0, mid), out, signal);
+      await this.#writeOrSplit(readings.slice(mid), out, signal);
     }
   }
 
-  async #insert(readings: readonly Reading[]): Promise<number> {
+  async #insert(readings: readonly Reading[], signal: AbortSignal | undefined): Promise<number> {
     const n = readings.length;
     const time = new Array<string>(n), device = new Array<string>(n), sensor = new Array<string>(n);
     const value = new Array<number>(n), meta = new Array<string | null>(n);
@@ -112,9 +114,15 @@ export class PostgresSink implements Sink {
       stream[i] = r.sourceStream;
       id[i] = r.sourceId;
     }
-    const result = await this.sql.unsafe(this.#statement, [time, device, sensor, value, meta, stream, id], {
+    const query = this.sql.unsafe(this.#statement, [time, device, sensor, value, meta, stream, id], {
       prepare: true,
     });
-    return result.count;
+    const cancel = () => void query.cancel();
+    signal?.addEventListener("abort", cancel, { once: true });
+    try {
+      return (await query).count;
+    } finally {
+      signal?.removeEventListener("abort", cancel);
+    }
   }
 }

@@ -49,6 +49,8 @@ export class RedisSource implements Source {
   /** Per stream: the XAUTOCLAIM cursor of the current sweep. */
   #claimCursor = new Map<string, string>();
   #blockingId: number | undefined;
+  /** Where the next read window starts, when there are more streams than BATCH_SIZE. */
+  #window = 0;
 
   constructor(
     private readonly cmd: RedisClient,
@@ -208,9 +210,19 @@ export class RedisSource implements Source {
     return live.map(([id, flat]) => ({ stream, id, fields: fieldsToObject(flat), deliveries: counts.get(id) ?? 1 }));
   }
 
-  async #readNew(streams: readonly string[], signal: AbortSignal): Promise<Delivery[]> {
+  async #readNew(all: readonly string[], signal: AbortSignal): Promise<Delivery[]> {
     if (signal.aborted) return [];
-    // COUNT applies per stream; keep the total within one batch.
+    // COUNT applies per stream; keep the total within one batch. With more
+    // streams than BATCH_SIZE, read a rotating window of BATCH_SIZE streams and
+    // block only briefly on each, so every stream is visited soon.
+    let streams = all;
+    let blockMs = this.opts.blockMs;
+    if (all.length > this.opts.batchSize) {
+      const from = this.#window % all.length;
+      streams = [...all.slice(from), ...all.slice(0, from)].slice(0, this.opts.batchSize);
+      this.#window = from + this.opts.batchSize;
+      blockMs = Math.min(blockMs, 100);
+    }
     const perStream = Math.max(1, Math.floor(this.opts.batchSize / streams.length));
     const first = (await this.blocking.xreadgroup(
       "GROUP",
@@ -219,7 +231,7 @@ export class RedisSource implements Source {
       "COUNT",
       perStream,
       "BLOCK",
-      this.opts.blockMs,
+      blockMs,
       "STREAMS",
       ...streams,
       ...streams.map(() => ">"),
