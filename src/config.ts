@@ -50,6 +50,7 @@ export interface Config {
   readonly retryInitialMs: number;
   readonly retryMaxMs: number;
   readonly dbPoolSize: number;
+  readonly writeConcurrency: number;
 }
 
 /** Log levels accepted in `LOG_LEVEL` (any case; `WARN` is an alias of `WARNING`). */
@@ -228,6 +229,7 @@ function schemaFor(defaults: { hostname: string; pid: number }) {
     RETRY_INITIAL_MS: int(200, 1, 60_000),
     RETRY_MAX_MS: int(30_000, 10, 600_000),
     DB_POOL_SIZE: int(4, 2, 100),
+    WRITE_CONCURRENCY: int(2, 1, 16),
   });
 }
 
@@ -271,6 +273,12 @@ function crossProblems(env: Readonly<Record<string, string | undefined>>): strin
     max <= 600_000;
   if (inRange && max < initial) {
     problems.push(`RETRY_MAX_MS: got ${max}, expected at least RETRY_INITIAL_MS (${initial})`);
+  }
+  const pool = intOr(env.DB_POOL_SIZE, 4), writers = intOr(env.WRITE_CONCURRENCY, 2);
+  if (pool !== undefined && writers !== undefined && pool >= 2 && writers >= 1 && writers <= 16 && writers >= pool) {
+    problems.push(
+      `WRITE_CONCURRENCY: got ${writers}, expected less than DB_POOL_SIZE (${pool}), which also serves health checks`,
+    );
   }
   const dead = env.DEAD_LETTER_STREAM?.trim() || "mqtt_stream:failed";
   const patterns = (env.STREAM_PATTERN?.trim() || "mqtt_stream:*").split(",").map((s) => s.trim());
@@ -335,6 +343,7 @@ export function loadConfig(
     retryInitialMs: e.RETRY_INITIAL_MS,
     retryMaxMs: e.RETRY_MAX_MS,
     dbPoolSize: e.DB_POOL_SIZE,
+    writeConcurrency: e.WRITE_CONCURRENCY,
   });
 }
 

@@ -32,6 +32,8 @@ export interface PipelineDeps {
   readonly maxDeliveries: number;
   readonly backoff: BackoffOptions;
   readonly processingIntervalMs: number;
+  /** Batches written at the same time (each on its own connection). */
+  readonly writers: number;
   readonly now?: () => number;
 }
 
@@ -75,22 +77,30 @@ export class Pipeline {
     };
     this.#running = true;
     try {
-      // The next batch is read while the current one is written: Redis and
-      // PostgreSQL work in parallel. A batch read before the stop signal is
-      // still processed in full.
+      // The next batch is read while earlier ones are written (up to `writers`
+      // at once, each on its own connection): Redis and PostgreSQL work in
+      // parallel. Every batch read before the stop signal is processed in full.
       let next: Promise<Delivery[]> | undefined;
+      const inflight = new Set<Promise<void>>();
+      let left = 0;
       while (true) {
         const batch = await (next ?? (stop.aborted ? Promise.resolve([]) : readOnce()));
         next = undefined;
         if (batch.length === 0) {
-          if (stop.aborted) return { leftPending: 0 };
+          if (stop.aborted) break;
           if (this.deps.processingIntervalMs > 0) await sleep(this.deps.processingIntervalMs, stop);
           continue;
         }
+        const done: Promise<void> = this.processBatch(batch, hard).then((n) => {
+          left += n;
+          inflight.delete(done);
+        });
+        inflight.add(done);
         if (!stop.aborted) next = readOnce();
-        const left = await this.processBatch(batch, hard);
-        if (left > 0) return { leftPending: left + (next ? (await next).length : 0) };
+        if (inflight.size >= this.deps.writers) await Promise.race(inflight);
       }
+      await Promise.all(inflight);
+      return { leftPending: left };
     } finally {
       this.#running = false;
     }

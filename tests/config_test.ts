@@ -61,6 +61,7 @@ Deno.test("loadConfig: defaults for every variable", () => {
     retryInitialMs: 200,
     retryMaxMs: 30_000,
     dbPoolSize: 4,
+    writeConcurrency: 2,
   };
   assert.deepEqual(c, want);
 });
@@ -108,6 +109,7 @@ Deno.test("loadConfig: every variable set to a good value", () => {
     RETRY_INITIAL_MS: "50",
     RETRY_MAX_MS: "5000",
     DB_POOL_SIZE: "8",
+    WRITE_CONCURRENCY: "3",
   }, HOST);
   assert.deepEqual(c, {
     redis: { host: "redis.internal", port: 6380, db: 3, password: "s3cret", tls: false },
@@ -136,6 +138,7 @@ Deno.test("loadConfig: every variable set to a good value", () => {
     retryInitialMs: 50,
     retryMaxMs: 5000,
     dbPoolSize: 8,
+    writeConcurrency: 3,
   });
 });
 
@@ -540,4 +543,10 @@ Deno.test("readEnvironment overlays real environment on .env", async (t) => {
       await Deno.remove(dir, { recursive: true });
     }
   });
+});
+
+Deno.test("loadConfig: WRITE_CONCURRENCY must leave a pool connection for health checks", () => {
+  assert.equal(loadConfig({ WRITE_CONCURRENCY: "3", DB_POOL_SIZE: "4" }, HOST).writeConcurrency, 3);
+  const p = oneProblem({ WRITE_CONCURRENCY: "4", DB_POOL_SIZE: "4" }, "WRITE_CONCURRENCY");
+  assert.match(p, /expected less than DB_POOL_SIZE \(4\)/);
 });

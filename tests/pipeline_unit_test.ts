@@ -92,6 +92,7 @@ function deps(source: FakeSource, sink: Sink, dead: FakeDeadLetters, extra: Part
     maxDeliveries: 5,
     backoff: { initialMs: 1, maxMs: 2 },
     processingIntervalMs: 0,
+    writers: 1,
     ...extra,
   } satisfies PipelineDeps;
 }
@@ -237,4 +238,32 @@ Deno.test("past MAX_DELIVERIES, an entry whose row is already stored is acked, n
   assert.deepEqual(source.acked.map((e) => e.id), ["1001-0"]);
   assert.deepEqual(dead.letters.map((l) => l.entry.id), ["1002-0"]);
   assert.equal(sink.rows.size, 1);
+});
+
+Deno.test("with two writers, two batches are written at once, and stop still drains both", async () => {
+  const stop = new AbortController();
+  const source = new FakeSource([[entry(1)], [entry(2)], [entry(3)]], () => stop.abort());
+  const events: string[] = [];
+  let open = 0, most = 0;
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const fallback = setTimeout(() => release(), 2000); // with one writer the gate would never open
+  const inner = new FakeSink(events);
+  const sink: Sink = {
+    stored: (e) => inner.stored(e),
+    async write(readings) {
+      open++;
+      most = Math.max(most, open);
+      if (open === 2) release();
+      await gate;
+      open--;
+      return inner.write(readings);
+    },
+  };
+  const p = new Pipeline(deps(source, sink, new FakeDeadLetters(), { writers: 2 }));
+  const result = await p.run(stop.signal, new AbortController().signal);
+  clearTimeout(fallback);
+  assert.equal(most, 2);
+  assert.deepEqual(result, { leftPending: 0 });
+  assert.deepEqual(source.acked.map((e) => e.id).sort(), ["1001-0", "1002-0", "1003-0"]);
 });

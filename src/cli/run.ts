@@ -105,6 +105,7 @@ export async function runService(config: Config, opts: { stop?: AbortController 
     maxDeliveries: config.maxDeliveries,
     backoff: { initialMs: config.retryInitialMs, maxMs: config.retryMaxMs },
     processingIntervalMs: config.processingIntervalMs,
+    writers: config.writeConcurrency,
   });
 
   const httpStop = new AbortController();
