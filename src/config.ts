@@ -222,7 +222,7 @@ function schemaFor(defaults: { hostname: string; pid: number }) {
     MIGRATE_ON_START: bool(true),
     CLAIM_MIN_IDLE_MS: int(60_000, 100, 86_400_000),
     MAX_DELIVERIES: int(5, 1, 1000),
-    CONSUMER_REMOVE_IDLE_MS: int(3_600_000, 60_000, 2_592_000_000),
+    CONSUMER_REMOVE_IDLE_MS: int(3_600_000, 1000, 2_592_000_000),
     DISCOVERY_INTERVAL_SEC: seconds(5, 0.1, 3600),
     SHUTDOWN_TIMEOUT_SEC: seconds(30, 1, 3600),
     STATS_INTERVAL_SEC: seconds(5, 0.1, 3600),

@@ -271,10 +271,35 @@ export class RedisSource implements Source {
           info.name !== this.opts.consumer && Number(info.pending) === 0 &&
           Number(info.idle) > this.opts.consumerRemoveIdleMs
         ) {
-          await this.cmd.xgroup("DELCONSUMER", stream, this.opts.group, info.name!);
-          this.opts.log.info("removed idle consumer", { stream, consumer: info.name, idle_ms: Number(info.idle) });
+          // Checked again inside Redis, atomically: a consumer that received
+          // entries meanwhile keeps them (deleting it would drop its pending list).
+          const removed = await this.cmd.eval(
+            REMOVE_IF_IDLE_AND_EMPTY,
+            1,
+            stream,
+            this.opts.group,
+            info.name!,
+            this.opts.consumerRemoveIdleMs,
+          );
+          if (Number(removed) === 1) {
+            this.opts.log.info("removed idle consumer", { stream, consumer: info.name, idle_ms: Number(info.idle) });
+          }
         }
       }
     }
   }
 }
+
+const REMOVE_IF_IDLE_AND_EMPTY = `
+for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
+  local f = {}
+  for i = 1, #c, 2 do f[c[i]] = c[i + 1] end
+  if f['name'] == ARGV[2] then
+    if f['pending'] == 0 and f['idle'] > tonumber(ARGV[3]) then
+      redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
+      return 1
+    end
+    return 0
+  end
+end
+return 0`;

@@ -1,0 +1,106 @@
+/**
+ * The Redis source on its own, against real Redis: batch bounds, own pending
+ * first, claims of idle entries with delivery counts, and the tidying of
+ * consumers that left.
+ */
+import assert from "node:assert/strict";
+import { addEntries, createWorld, pendingCount, REDIS_URL } from "./helpers.ts";
+import { RedisSource } from "../src/source/consumer.ts";
+import { StreamDiscovery } from "../src/source/discovery.ts";
+import { closeRedis, connectRedis } from "../src/source/redis.ts";
+import { loadConfig } from "../src/config.ts";
+import type { Logger } from "../src/log.ts";
+
+const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+
+async function source(
+  world: Awaited<ReturnType<typeof createWorld>>,
+  consumer: string,
+  opts: { batchSize?: number; claimMinIdleMs?: number; consumerRemoveIdleMs?: number } = {},
+) {
+  const settings = loadConfig({ REDIS_URL }).redis;
+  const cmd = connectRedis(settings, { name: "test-cmd" });
+  const blocking = connectRedis(settings, { name: "test-read" });
+  await Promise.all([cmd.connect(), blocking.connect()]);
+  const discovery = new StreamDiscovery(cmd, {
+    patterns: [`${world.prefix}:*`],
+    group: world.group,
+    deadLetterStream: world.deadLetterStream,
+    log: quiet,
+  });
+  const src = new RedisSource(cmd, blocking, discovery, {
+    group: world.group,
+    consumer,
+    batchSize: opts.batchSize ?? 10,
+    blockMs: 50,
+    claimMinIdleMs: opts.claimMinIdleMs ?? 60_000,
+    consumerRemoveIdleMs: opts.consumerRemoveIdleMs ?? 3_600_000,
+    discoveryIntervalMs: 60_000,
+    log: quiet,
+  });
+  return Object.assign(src, {
+    [Symbol.asyncDispose]: async () => {
+      await Promise.all([closeRedis(cmd), closeRedis(blocking)]);
+    },
+  });
+}
+
+const never = new AbortController().signal;
+const value = (i: number) => ({ value: String(i), timestamp: "2026-11-28T10:00:00Z" });
+
+Deno.test("a read never returns more than BATCH_SIZE entries, however many streams there are", async () => {
+  await using world = await createWorld();
+  for (let s = 0; s < 30; s++) await addEntries(world.redis, `${world.prefix}:d${s}:t`, [value(1), value(2), value(3)]);
+  await using src = await source(world, "c1", { batchSize: 7 });
+  const seen = new Set<string>();
+  for (let i = 0; i < 40 && seen.size < 90; i++) {
+    const batch = await src.read(never);
+    assert.ok(batch.length <= 7, `batch of ${batch.length}`);
+    for (const d of batch) seen.add(`${d.stream} ${d.id}`);
+    await src.ack(batch);
+  }
+  assert.equal(seen.size, 90, "every entry of every stream is read");
+});
+
+Deno.test("own pending entries come first, with their delivery counts", async () => {
+  await using world = await createWorld();
+  const stream = `${world.prefix}:dev:temp`;
+  const ids = await addEntries(world.redis, stream, [value(1), value(2)]);
+  {
+    await using first = await source(world, "same-name");
+    assert.deepEqual((await first.read(never)).map((d) => [d.id, d.deliveries]), ids.map((id) => [id, 1]));
+    // "crash": never acked
+  }
+  const newer = await addEntries(world.redis, stream, [value(3)]);
+  await using again = await source(world, "same-name");
+  assert.deepEqual((await again.read(never)).map((d) => [d.id, d.deliveries]), ids.map((id) => [id, 2]));
+  assert.deepEqual((await again.read(never)).map((d) => d.id), newer);
+});
+
+Deno.test("entries left idle by another consumer are claimed; consumers gone idle with nothing pending are removed", async () => {
+  await using world = await createWorld();
+  const stream = `${world.prefix}:dev:temp`;
+  const ids = await addEntries(world.redis, stream, [value(1), value(2), value(3)]);
+  {
+    await using dead = await source(world, "dead-one");
+    assert.equal((await dead.read(never)).length, 3);
+  }
+  await world.redis.xgroup("CREATECONSUMER", stream, world.group, "idle-empty");
+  await new Promise((r) => setTimeout(r, 1200));
+
+  await using live = await source(world, "live-one", { claimMinIdleMs: 1000, consumerRemoveIdleMs: 1000 });
+  const claimed = await live.read(never);
+  assert.deepEqual(claimed.map((d) => [d.id, d.deliveries]), ids.map((id) => [id, 2]));
+  const names = async () =>
+    ((await world.redis.xinfo("CONSUMERS", stream, world.group)) as string[][]).map((c) => c[1]).sort();
+  // dead-one still holds the entries (claimed, not yet acked, now by live-one): nothing is lost.
+  assert.ok((await names()).includes("live-one"));
+  await live.ack(claimed);
+  assert.equal(await pendingCount(world.redis, stream, world.group), 0);
+
+  // The next claim sweep finds nothing and tidies up: both idle, empty consumers go.
+  await live.read(never);
+  await new Promise((r) => setTimeout(r, 600));
+  await live.read(never);
+  assert.deepEqual(await names(), ["live-one"]);
+});
