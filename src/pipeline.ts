@@ -163,7 +163,8 @@ export class Pipeline {
 
     let outcome: WriteOutcome;
     try {
-      outcome = await retry(() => sink.write(readings, hard), dbRetry);
+      const redelivered = batch.some((d) => d.deliveries > 1);
+      outcome = await retry(() => sink.write(readings, hard, { redelivered }), dbRetry);
     } catch (err) {
       if (err instanceof RetryAbortedError) return batch.length;
       // Not an outage, not a row's fault: keep everything pending; redelivery decides.

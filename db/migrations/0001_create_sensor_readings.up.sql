@@ -23,3 +23,11 @@ ALTER TABLE {{table}} ADD COLUMN IF NOT EXISTS source_id TEXT;
 -- The time column is part of it so the same index works on a hypertable.
 CREATE UNIQUE INDEX IF NOT EXISTS {{index:source_key}}
     ON {{table}} (source_stream, source_id, "timestamp");
+
+-- Rows of the previous service carry no source id. It never acknowledged what
+-- it stored, so its pending entries are redelivered to this service; they are
+-- matched against these rows to avoid storing them twice. Partial: new rows
+-- are not in it and cost it nothing.
+CREATE INDEX IF NOT EXISTS {{index:legacy_rows}}
+    ON {{table}} (device_id, sensor_type, "timestamp")
+    WHERE source_id IS NULL;

@@ -21,6 +21,16 @@ export interface WriteOutcome {
   readonly deferred: ReadonlyArray<{ readonly reading: Reading; readonly error: string }>;
 }
 
+/** How to write one batch. */
+export interface WriteOptions {
+  /**
+   * Some entries were delivered before: also skip readings that the previous
+   * service already stored (rows without a source id, same device, sensor,
+   * instant and value), since it never acknowledged what it stored.
+   */
+  readonly redelivered?: boolean;
+}
+
 /** Where readings go. */
 export interface Sink {
   /**
@@ -28,7 +38,7 @@ export interface Sink {
    * cancels the statement in flight (it then fails as a transient error).
    * @throws the driver's error when the failure is transient (retry the batch).
    */
-  write(readings: readonly Reading[], signal?: AbortSignal): Promise<WriteOutcome>;
+  write(readings: readonly Reading[], signal?: AbortSignal, opts?: WriteOptions): Promise<WriteOutcome>;
   /**
    * Which of these entries already have their row (`stream\u0000id` keys), so
    * that an entry stored just before a crash is acked, never dead-lettered.
@@ -39,26 +49,32 @@ export interface Sink {
 /** Writes readings into the configured table. */
 export class PostgresSink implements Sink {
   readonly #statement: string;
+  readonly #statementSkippingLegacy: string;
   readonly #lookup: string;
 
   constructor(private readonly sql: Sql, table: TableName) {
     this.#lookup = `SELECT source_stream, source_id FROM ${quoteTable(table)} ` +
       `WHERE (source_stream, source_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))`;
-    this.#statement = `INSERT INTO ${quoteTable(table)} ` +
-      `("timestamp", device_id, sensor_type, value, metadata, source_stream, source_id) ` +
-      `SELECT * FROM unnest($1::text[]::timestamptz[], $2::text[], $3::text[], $4::float8[], ` +
-      `$5::text[]::jsonb[], $6::text[], $7::text[]) ` +
-      `ON CONFLICT (source_stream, source_id, "timestamp") DO NOTHING`;
+    const t = quoteTable(table);
+    const insert = `INSERT INTO ${t} ("timestamp", device_id, sensor_type, value, metadata, source_stream, source_id) `;
+    const rows = `unnest($1::text[]::timestamptz[], $2::text[], $3::text[], $4::float8[], ` +
+      `$5::text[]::jsonb[], $6::text[], $7::text[])`;
+    const conflict = `ON CONFLICT (source_stream, source_id, "timestamp") DO NOTHING`;
+    this.#statement = `${insert}SELECT * FROM ${rows} ${conflict}`;
+    this.#statementSkippingLegacy = `${insert}SELECT * FROM ${rows} AS u(ts, d, s, v, m, ss, si) ` +
+      `WHERE NOT EXISTS (SELECT 1 FROM ${t} l WHERE l.source_id IS NULL AND l.device_id = u.d ` +
+      `AND l.sensor_type = u.s AND l."timestamp" = u.ts AND l.value = u.v) ${conflict}`;
   }
 
-  async write(readings: readonly Reading[], signal?: AbortSignal): Promise<WriteOutcome> {
+  async write(readings: readonly Reading[], signal?: AbortSignal, opts: WriteOptions = {}): Promise<WriteOutcome> {
+    const statement = opts.redelivered ? this.#statementSkippingLegacy : this.#statement;
     const outcome = { inserted: 0, duplicates: 0, rejected: [], deferred: [] } as {
       inserted: number;
       duplicates: number;
       rejected: { reading: Reading; reason: string }[];
       deferred: { reading: Reading; error: string }[];
     };
-    if (readings.length > 0) await this.#writeOrSplit(readings, outcome, signal);
+    if (readings.length > 0) await this.#writeOrSplit(statement, readings, outcome, signal);
     return outcome;
   }
 
@@ -71,6 +87,7 @@ export class PostgresSink implements Sink {
   }
 
   async #writeOrSplit(
+    statement: string,
     readings: readonly Reading[],
     out: {
       inserted: number;
@@ -81,7 +98,7 @@ export class PostgresSink implements Sink {
     signal: AbortSignal | undefined,
   ): Promise<void> {
     try {
-      const inserted = await this.#insert(readings, signal);
+      const inserted = await this.#insert(statement, readings, signal);
       out.inserted += inserted;
       out.duplicates += readings.length - inserted;
     } catch (err) {
@@ -94,12 +111,12 @@ export class PostgresSink implements Sink {
         return;
       }
       const mid = Math.ceil(readings.length / 2);
-      await this.#writeOrSplit(readings.slice(0, mid), out, signal);
-      await this.#writeOrSplit(readings.slice(mid), out, signal);
+      await this.#writeOrSplit(statement, readings.slice(0, mid), out, signal);
+      await this.#writeOrSplit(statement, readings.slice(mid), out, signal);
     }
   }
 
-  async #insert(readings: readonly Reading[], signal: AbortSignal | undefined): Promise<number> {
+  async #insert(statement: string, readings: readonly Reading[], signal: AbortSignal | undefined): Promise<number> {
     const n = readings.length;
     const time = new Array<string>(n), device = new Array<string>(n), sensor = new Array<string>(n);
     const value = new Array<number>(n), meta = new Array<string | null>(n);
@@ -114,7 +131,7 @@ export class PostgresSink implements Sink {
       stream[i] = r.sourceStream;
       id[i] = r.sourceId;
     }
-    const query = this.sql.unsafe(this.#statement, [time, device, sensor, value, meta, stream, id], {
+    const query = this.sql.unsafe(statement, [time, device, sensor, value, meta, stream, id], {
       prepare: true,
     });
     const cancel = () => void query.cancel();
