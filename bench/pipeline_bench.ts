@@ -45,27 +45,50 @@ async function migrated(world: Awaited<ReturnType<typeof createWorld>>, name: st
   return table;
 }
 
+const esc = (s: string) =>
+  s.replace(/[\\\t\n\r]/g, (c) => ({ "\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r" })[c]!);
+
+function copyText(rows: readonly Reading[]): string {
+  return rows.map((r) =>
+    [r.time, r.deviceId, r.sensorType, String(r.value), esc(JSON.stringify(r.metadata)), r.sourceStream, r.sourceId]
+      .join("\t") + "\n"
+  ).join("");
+}
+
+function copyStatement(table: { schema?: string; name: string }): string {
+  return `COPY "${table.schema}"."${table.name}" ` +
+    `("timestamp", device_id, sensor_type, value, metadata, source_stream, source_id) FROM STDIN`;
+}
+
+/** The ceiling: one COPY of every row. */
 async function copyRowsPerSec(world: Awaited<ReturnType<typeof createWorld>>): Promise<number> {
   const table = await migrated(world, "copy_baseline");
   const rows = makeReadings(ROWS, "copy");
-  const esc = (s: string) =>
-    s.replace(/[\\\t\n\r]/g, (c) => ({ "\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r" })[c]!);
   const started = performance.now();
-  const writable = await world.sql.unsafe(
-    `COPY "${table.schema}"."${table.name}" ("timestamp", device_id, sensor_type, value, metadata, source_stream, source_id) FROM STDIN`,
-  ).writable();
-  const lines = (function* () {
-    for (let i = 0; i < rows.length; i += 1000) {
-      yield rows.slice(i, i + 1000).map((r) =>
-        [r.time, r.deviceId, r.sensorType, String(r.value), esc(JSON.stringify(r.metadata)), r.sourceStream, r.sourceId]
-          .join("\t") + "\n"
-      ).join("");
-    }
+  const writable = await world.sql.unsafe(copyStatement(table)).writable();
+  const chunks = (function* () {
+    for (let i = 0; i < rows.length; i += 1000) yield copyText(rows.slice(i, i + 1000));
   })();
   await new Promise<void>((resolve, reject) => {
-    Readable.from(lines).pipe(writable).on("finish", () => resolve()).on("error", reject);
+    Readable.from(chunks).pipe(writable).on("finish", () => resolve()).on("error", reject);
   });
   return ROWS / ((performance.now() - started) / 1000);
+}
+
+/** The alternative writer: one COPY per batch (no ON CONFLICT possible, shown for the choice). */
+async function copyPerBatchRowsPerSec(world: Awaited<ReturnType<typeof createWorld>>): Promise<number> {
+  const table = await migrated(world, "copy_batches");
+  const rows = makeReadings(Math.min(ROWS, 20_000), "copyb");
+  const started = performance.now();
+  for (let i = 0; i < rows.length; i += BATCH) {
+    const writable = await world.sql.unsafe(copyStatement(table)).writable();
+    await new Promise<void>((resolve, reject) => {
+      writable.on("error", reject);
+      writable.on("finish", () => resolve());
+      writable.end(copyText(rows.slice(i, i + BATCH)));
+    });
+  }
+  return rows.length / ((performance.now() - started) / 1000);
 }
 
 async function insertRowsPerSec(world: Awaited<ReturnType<typeof createWorld>>): Promise<number> {
@@ -129,8 +152,10 @@ if (import.meta.main) {
   printLine(`rows=${ROWS} streams=${STREAMS} batch=${BATCH}`);
   const copy = await copyRowsPerSec(world);
   printLine(`raw COPY:              ${Math.round(copy)} rows/s (baseline)`);
+  const copyBatches = await copyPerBatchRowsPerSec(world);
+  printLine(`COPY per batch:        ${Math.round(copyBatches)} rows/s = ${(copyBatches / copy).toFixed(2)} × COPY`);
   const insert = await insertRowsPerSec(world);
-  printLine(`batch INSERT (no Redis): ${Math.round(insert)} rows/s = ${(insert / copy).toFixed(2)} × COPY`);
+  printLine(`batch INSERT, no Redis: ${Math.round(insert)} rows/s = ${(insert / copy).toFixed(2)} × COPY`);
   const e2e = await endToEnd(world);
   printLine(
     `end to end:            ${Math.round(e2e.rowsPerSec)} rows/s = ${(e2e.rowsPerSec / copy).toFixed(2)} × COPY ` +

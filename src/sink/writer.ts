@@ -3,6 +3,10 @@
  * `ON CONFLICT DO NOTHING` on the (source_stream, source_id, timestamp) key.
  * When the database refuses a batch for its data, the batch is split until
  * each offending row is alone, so one bad row never fails its neighbours.
+ *
+ * Measured (`deno task bench`): at 500 rows a batch this statement reaches
+ * about 0.4 of one big COPY, while a COPY per batch through the driver reaches
+ * under 0.05 (and could not skip redelivered rows).
  */
 import type { Reading } from "../reading.ts";
 import type { TableName } from "../config.ts";
