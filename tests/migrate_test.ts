@@ -353,3 +353,18 @@ Deno.test("bad migrate usage exits 2 and touches nothing", async (t) => {
   assert.equal(await tableExists(world, "db_writer_migrations"), false);
   assert.equal(await tableExists(world, "sensor_readings"), false);
 });
+
+Deno.test("ENABLE_TIMESCALE=true on a server without TimescaleDB: a clear error, exit 1, the plain table kept", async () => {
+  await using world = await createWorld();
+  const available = await world.sql`SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'`;
+  if (available.length > 0) return; // this server has it: the error path cannot happen here
+  const out = await runCli(["migrate", "up"], world.env({ ENABLE_TIMESCALE: "true" }));
+  assert.equal(out.code, 1, out.stdout + out.stderr);
+  assert.match(out.stderr, /0002_timescale_hypertable failed .*timescaledb extension is not installed/);
+  const status = await runCli(["migrate", "status"], world.env());
+  assert.match(status.stdout, /0001_create_sensor_readings\s+applied/);
+  assert.match(status.stdout, /0002_timescale_hypertable\s+pending/);
+  const svc = await runCli(["run"], world.env({ ENABLE_TIMESCALE: "true" }));
+  assert.equal(svc.code, 1, "the service does not start consuming without its hypertable");
+  assert.match(svc.stdout, /migration failed/);
+});
