@@ -140,12 +140,7 @@ export class Pipeline {
       try {
         stored = await retry(() => sink.stored(overLimit), dbRetry);
       } catch (err) {
-        if (err instanceof RetryAbortedError) return batch.length;
-        stats.errors++;
-        log.error("cannot check whether redelivered entries are stored; they stay pending", {
-          error: describe(err),
-        });
-        return 0;
+        return this.#leavePending(err, batch, "cannot check whether redelivered entries are stored");
       }
       for (const d of overLimit) {
         if (stored.has(key(d))) {
@@ -166,15 +161,9 @@ export class Pipeline {
       const redelivered = batch.some((d) => d.deliveries > 1);
       outcome = await retry(() => sink.write(readings, hard, { redelivered }), dbRetry);
     } catch (err) {
-      if (err instanceof RetryAbortedError) return batch.length;
       // Not an outage, not a row's fault: keep everything pending; redelivery decides.
-      stats.errors++;
-      log.error("writing a batch failed; its entries stay pending and will be redelivered", {
-        error: describe(err),
-        entries: batch.length,
-      });
       for (const r of readings) this.#remember(key({ stream: r.sourceStream, id: r.sourceId }), describe(err));
-      return 0;
+      return this.#leavePending(err, batch, "writing a batch failed");
     }
 
     const unsettled = new Set<string>();
@@ -207,12 +196,7 @@ export class Pipeline {
       stats.deadLettered += added;
       for (const l of letters) this.#lastError.delete(key(l.entry));
     } catch (err) {
-      if (err instanceof RetryAbortedError) return batch.length;
-      stats.errors++;
-      log.error("dead-lettering or acknowledging failed; the entries stay pending and will be redelivered", {
-        error: describe(err),
-      });
-      return 0;
+      return this.#leavePending(err, batch, "dead-lettering or acknowledging failed");
     }
 
     stats.rowsWritten += outcome.inserted;
@@ -233,6 +217,21 @@ export class Pipeline {
       duplicates: outcome.duplicates,
       dead_lettered: letters.length,
       ms: stats.lastBatchMs,
+    });
+    return 0;
+  }
+
+  /**
+   * A batch that cannot be finished now stays pending (redelivered later).
+   * Returns what {@link processBatch} returns: the entries left because the
+   * shutdown deadline passed, or 0 for any other failure (logged).
+   */
+  #leavePending(err: unknown, batch: readonly Delivery[], what: string): number {
+    if (err instanceof RetryAbortedError) return batch.length;
+    this.deps.stats.errors++;
+    this.deps.log.error(`${what}; the entries stay pending and will be redelivered`, {
+      error: describe(err),
+      entries: batch.length,
     });
     return 0;
   }

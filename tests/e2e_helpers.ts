@@ -172,3 +172,17 @@ export const silentLogger = {
   warn() {},
   error() {},
 };
+
+/** Creates `table` exactly as the previous (Python) service did, with no rows. */
+export async function createPreviousServiceTable(world: World, table = world.table): Promise<void> {
+  await world.sql.unsafe(`
+    CREATE TABLE ${table} (
+      id BIGSERIAL PRIMARY KEY,
+      timestamp TIMESTAMPTZ NOT NULL,
+      device_id VARCHAR(100) NOT NULL,
+      sensor_type VARCHAR(100) NOT NULL,
+      value DOUBLE PRECISION NOT NULL,
+      metadata JSONB,
+      created_at TIMESTAMPTZ DEFAULT NOW()
+    )`);
+}

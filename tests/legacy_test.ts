@@ -5,19 +5,12 @@
  */
 import assert from "node:assert/strict";
 import { addEntries, createWorld, pendingCount, spawnService, waitFor } from "./helpers.ts";
-import { stopService } from "./e2e_helpers.ts";
+import { createPreviousServiceTable, stopService } from "./e2e_helpers.ts";
 
 Deno.test("entries the old service stored but never acknowledged are not stored twice", async () => {
   await using world = await createWorld();
-  const table = `"${world.schema}".sensor_readings`;
-  await world.sql.unsafe(`CREATE TABLE ${table} (
-    id BIGSERIAL PRIMARY KEY,
-    timestamp TIMESTAMPTZ NOT NULL,
-    device_id VARCHAR(100) NOT NULL,
-    sensor_type VARCHAR(100) NOT NULL,
-    value DOUBLE PRECISION NOT NULL,
-    metadata JSONB,
-    created_at TIMESTAMPTZ DEFAULT NOW())`);
+  const table = world.table;
+  await createPreviousServiceTable(world);
   const stream = `${world.prefix}:esp32:temperature`;
   const entries = [
     { value: "21.5", timestamp: "2026-11-28T10:00:00Z" },

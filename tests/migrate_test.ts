@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { addEntries, createWorld, runCli, spawnService, waitFor, type World } from "./helpers.ts";
-import { message, rowCounts, silentLogger, stopService, tableRows } from "./e2e_helpers.ts";
+import { createPreviousServiceTable, message, rowCounts, silentLogger, stopService, tableRows } from "./e2e_helpers.ts";
 import { loadMigrations, MIGRATIONS_DIR, Migrator } from "../src/sink/migrate.ts";
 import { MigrationError } from "../src/errors.ts";
 
@@ -55,16 +55,7 @@ async function tableExists(world: World, name: string): Promise<boolean> {
 
 /** The previous (Python) service's table, exactly as it created it. */
 async function createOldTable(world: World): Promise<void> {
-  await world.sql.unsafe(`
-    CREATE TABLE ${world.table} (
-      id BIGSERIAL PRIMARY KEY,
-      timestamp TIMESTAMPTZ NOT NULL,
-      device_id VARCHAR(100) NOT NULL,
-      sensor_type VARCHAR(100) NOT NULL,
-      value DOUBLE PRECISION NOT NULL,
-      metadata JSONB,
-      created_at TIMESTAMPTZ DEFAULT NOW()
-    )`);
+  await createPreviousServiceTable(world);
   await world.sql.unsafe(`
     INSERT INTO ${world.table} (timestamp, device_id, sensor_type, value, metadata, created_at) VALUES
       ('2025-01-01T00:00:00.5Z', 'esp32', 'temperature', 21.5, '{"room": "lab"}', '2025-01-01T00:00:01Z'),
