@@ -73,6 +73,20 @@ async function settle(
 }
 
 /** Asserts that `actual` holds exactly the keys of `expected`, naming a few differences. */
+/** Waits for the workers to settle, then: every written message exactly one row, no dead letters, nothing pending. */
+async function assertEveryMessageOnce(
+  world: World,
+  streams: readonly string[],
+  written: Set<string>,
+  workers: ServiceProcess[],
+): Promise<void> {
+  const end = await settle(world, streams, written.size, workers);
+  assert.equal(end.dead.length, 0, `no dead letters: ${JSON.stringify(end.dead.slice(0, 3))}`);
+  assert.equal(end.rows, written.size, "every message a row");
+  assert.equal(end.distinct, end.rows);
+  assertSameKeys(end.stored, written, "rows");
+}
+
 function assertSameKeys(actual: Set<string>, expected: Set<string>, what: string): void {
   const missing = [...expected].filter((k) => !actual.has(k));
   const extra = [...actual].filter((k) => !expected.has(k));
@@ -218,11 +232,7 @@ async function outageBehindProxy(dependency: "postgres" | "redis"): Promise<void
     await producer.stop();
   }
   const written = producer.written;
-  const end = await settle(world, streams, written.size, [svc]);
-  assert.equal(end.dead.length, 0, `no dead letters: ${JSON.stringify(end.dead.slice(0, 3))}`);
-  assert.equal(end.rows, written.size, "every message a row");
-  assert.equal(end.distinct, end.rows);
-  assertSameKeys(end.stored, written, "rows");
+  await assertEveryMessageOnce(world, streams, written, [svc]);
 
   const down = logsMatching(svc, /unavailable/, ours);
   const up = logsMatching(svc, /available again/, ours);
@@ -279,11 +289,7 @@ Deno.test("b3) PostgreSQL backends terminated (57P01) mid-stream: no dead letter
   }
   assert.ok(terminated >= 6, `terminated ${terminated} backends`);
   const written = producer.written;
-  const end = await settle(world, streams, written.size, [svc]);
-  assert.equal(end.dead.length, 0, `no dead letters: ${JSON.stringify(end.dead.slice(0, 3))}`);
-  assert.equal(end.rows, written.size, "every message a row");
-  assert.equal(end.distinct, end.rows);
-  assertSameKeys(end.stored, written, "rows");
+  await assertEveryMessageOnce(world, streams, written, [svc]);
   await stopCleanly(svc);
 });
 
@@ -328,11 +334,7 @@ Deno.test("c) Redis connections killed mid-stream: every message a row, no dead 
     await producer.stop();
   }
   const written = producer.written;
-  const end = await settle(world, streams, written.size, [svc]);
-  assert.equal(end.dead.length, 0, `no dead letters: ${JSON.stringify(end.dead.slice(0, 3))}`);
-  assert.equal(end.rows, written.size, "every message a row");
-  assert.equal(end.distinct, end.rows);
-  assertSameKeys(end.stored, written, "rows");
+  await assertEveryMessageOnce(world, streams, written, [svc]);
   assert.equal(await Promise.race([svc.status.then(() => "exited"), sleep(200).then(() => "running")]), "running");
   await stopCleanly(svc);
 });
