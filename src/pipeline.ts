@@ -4,7 +4,7 @@
  * returns; only the hard deadline can cut that short, and then the entries
  * simply stay pending for the next start or another consumer.
  */
-import { decode, type Reading, type StreamEntry } from "./reading.ts";
+import { decode, entryKey, type Reading, type StreamEntry } from "./reading.ts";
 import type { Delivery, Source } from "./source/consumer.ts";
 import type { DeadLetter } from "./source/dead_letter.ts";
 import type { Sink, WriteOutcome } from "./sink/writer.ts";
@@ -37,7 +37,6 @@ export interface PipelineDeps {
   readonly now?: () => number;
 }
 
-const key = (e: { stream: string; id: string }) => `${e.stream}\u0000${e.id}`;
 const MAX_REMEMBERED_ERRORS = 10_000;
 
 /** Runs the read → write → ack loop. */
@@ -121,7 +120,7 @@ export class Pipeline {
     const entries = new Map<string, Delivery>();
     const overLimit: Delivery[] = [];
     for (const d of batch) {
-      entries.set(key(d), d);
+      entries.set(entryKey(d), d);
       if (d.deliveries > maxDeliveries) {
         overLimit.push(d);
         continue;
@@ -143,11 +142,11 @@ export class Pipeline {
         return this.#leavePending(err, batch, "cannot check whether redelivered entries are stored");
       }
       for (const d of overLimit) {
-        if (stored.has(key(d))) {
+        if (stored.has(entryKey(d))) {
           alreadyStored.push(d);
           continue;
         }
-        const last = this.#lastError.get(key(d));
+        const last = this.#lastError.get(entryKey(d));
         letters.push({
           entry: d,
           reason: `delivered ${d.deliveries} times without being stored (MAX_DELIVERIES=${maxDeliveries})` +
@@ -162,18 +161,18 @@ export class Pipeline {
       outcome = await retry(() => sink.write(readings, hard, { redelivered }), dbRetry);
     } catch (err) {
       // Not an outage, not a row's fault: keep everything pending; redelivery decides.
-      for (const r of readings) this.#remember(key({ stream: r.sourceStream, id: r.sourceId }), describe(err));
+      for (const r of readings) this.#remember(entryKey({ stream: r.sourceStream, id: r.sourceId }), describe(err));
       return this.#leavePending(err, batch, "writing a batch failed");
     }
 
     const unsettled = new Set<string>();
     for (const { reading, error } of outcome.deferred) {
-      const k = key({ stream: reading.sourceStream, id: reading.sourceId });
+      const k = entryKey({ stream: reading.sourceStream, id: reading.sourceId });
       unsettled.add(k);
       this.#remember(k, error);
     }
     for (const { reading, reason } of outcome.rejected) {
-      const k = key({ stream: reading.sourceStream, id: reading.sourceId });
+      const k = entryKey({ stream: reading.sourceStream, id: reading.sourceId });
       unsettled.add(k);
       letters.push({ entry: entries.get(k)!, reason });
     }
@@ -185,7 +184,7 @@ export class Pipeline {
     }
     const stored: StreamEntry[] = [...alreadyStored];
     for (const r of readings) {
-      const k = key({ stream: r.sourceStream, id: r.sourceId });
+      const k = entryKey({ stream: r.sourceStream, id: r.sourceId });
       if (!unsettled.has(k)) stored.push(entries.get(k)!);
     }
 
@@ -194,7 +193,7 @@ export class Pipeline {
       const added = await retry(() => this.deps.deadLetters.send(letters), redisRetry);
       await retry(() => this.deps.source.ack(stored), redisRetry);
       stats.deadLettered += added;
-      for (const l of letters) this.#lastError.delete(key(l.entry));
+      for (const l of letters) this.#lastError.delete(entryKey(l.entry));
     } catch (err) {
       return this.#leavePending(err, batch, "dead-lettering or acknowledging failed");
     }

@@ -10,6 +10,11 @@ export interface StreamEntry {
   readonly fields: Readonly<Record<string, string>>;
 }
 
+/** One string naming a stream entry (`stream` and `id` joined by NUL, which neither contains). */
+export function entryKey(entry: { readonly stream: string; readonly id: string }): string {
+  return `${entry.stream}\u0000${entry.id}`;
+}
+
 /** A validated sensor reading, ready for the table. */
 export interface Reading {
   /** The instant as an ISO 8601 string with an explicit offset, microseconds kept. */

@@ -69,3 +69,16 @@ export async function retry<T>(
     }
   }
 }
+
+/** True when `work` settles successfully within `ms`; false when it fails or takes longer. */
+export async function succeedsWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([work.then(() => true, () => false), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -8,7 +8,7 @@ import { Pipeline, type PipelineDeps } from "../src/pipeline.ts";
 import type { Delivery, Source } from "../src/source/consumer.ts";
 import type { DeadLetter } from "../src/source/dead_letter.ts";
 import type { Sink, WriteOutcome } from "../src/sink/writer.ts";
-import type { Reading, StreamEntry } from "../src/reading.ts";
+import { entryKey, type Reading, type StreamEntry } from "../src/reading.ts";
 import type { Logger } from "../src/log.ts";
 import { Outage } from "../src/outage.ts";
 import { Stats } from "../src/stats.ts";
@@ -52,8 +52,8 @@ class FakeSink implements Sink {
   calls = 0;
   constructor(private events: string[], private script?: (readings: readonly Reading[]) => WriteOutcome | undefined) {}
   stored(entries: readonly { stream: string; id: string }[]): Promise<Set<string>> {
-    const keys = entries.map((e) => `${e.stream}\u0000${e.id}`);
-    return Promise.resolve(new Set(keys.filter((k) => this.rows.has(k.replace("\u0000", " ")))));
+    const found = entries.filter((e) => this.rows.has(`${e.stream} ${e.id}`));
+    return Promise.resolve(new Set(found.map(entryKey)));
   }
   write(readings: readonly Reading[]): Promise<WriteOutcome> {
     this.calls++;

@@ -3,7 +3,7 @@
  * no timing assertions, only what happened and in which order.
  */
 import assert from "node:assert/strict";
-import { backoffDelay, retry, RetryAbortedError, sleep } from "../src/retry.ts";
+import { backoffDelay, retry, RetryAbortedError, sleep, succeedsWithin } from "../src/retry.ts";
 
 const FAST = { initialMs: 1, maxMs: 2 };
 
@@ -249,4 +249,13 @@ Deno.test("retry: an aborted signal does not hide success or a permanent failure
     retry(() => Promise.reject(permanent), { ...FAST, signal, shouldRetry: () => false }),
     (err) => err === permanent,
   );
+});
+
+Deno.test("succeedsWithin: true when the work succeeds in time, false when it fails or is late", async () => {
+  assert.equal(await succeedsWithin(Promise.resolve("x"), 1000), true);
+  assert.equal(await succeedsWithin(Promise.reject(new Error("no")), 1000), false);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const slow = new Promise((r) => (timer = setTimeout(r, 500)));
+  assert.equal(await succeedsWithin(slow, 10), false);
+  clearTimeout(timer);
 });

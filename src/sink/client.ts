@@ -3,6 +3,7 @@
  */
 import postgres from "postgres";
 import type { TableName } from "../config.ts";
+import { succeedsWithin } from "../retry.ts";
 
 /** A connection pool with tagged-template and `unsafe` queries. */
 export type Sql = postgres.Sql;
@@ -31,19 +32,6 @@ export function quoteTable(table: TableName): string {
 }
 
 /** Answers whether the database responds, within `timeoutMs`. */
-export async function pingPostgres(sql: Sql, timeoutMs = 2000): Promise<boolean> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    await Promise.race([
-      sql`select 1`,
-      new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new Error("timeout")), timeoutMs);
-      }),
-    ]);
-    return true;
-  } catch {
-    return false;
-  } finally {
-    clearTimeout(timer);
-  }
+export function pingPostgres(sql: Sql, timeoutMs = 2000): Promise<boolean> {
+  return succeedsWithin(sql`select 1`.execute(), timeoutMs);
 }

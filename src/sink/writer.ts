@@ -10,7 +10,7 @@
  * also could not skip redelivered rows, and the driver loses an error raised
  * during COPY FROM STDIN (the stream never finishes), so it is not used.
  */
-import type { Reading } from "../reading.ts";
+import { entryKey, type Reading } from "../reading.ts";
 import type { TableName } from "../config.ts";
 import { classify, describe } from "../errors.ts";
 import { quoteTable, type Sql } from "./client.ts";
@@ -46,7 +46,7 @@ export interface Sink {
    */
   write(readings: readonly Reading[], signal?: AbortSignal, opts?: WriteOptions): Promise<WriteOutcome>;
   /**
-   * Which of these entries already have their row (`stream\u0000id` keys), so
+   * Which of these entries already have their row ({@link entryKey} keys), so
    * that an entry stored just before a crash is acked, never dead-lettered.
    */
   stored(entries: readonly { stream: string; id: string }[]): Promise<Set<string>>;
@@ -89,7 +89,7 @@ export class PostgresSink implements Sink {
     const rows = await this.sql.unsafe(this.#lookup, [entries.map((e) => e.stream), entries.map((e) => e.id)], {
       prepare: true,
     });
-    return new Set(rows.map((r) => `${r.source_stream}\u0000${r.source_id}`));
+    return new Set(rows.map((r) => entryKey({ stream: String(r.source_stream), id: String(r.source_id) })));
   }
 
   async #writeOrSplit(

@@ -5,6 +5,7 @@
  */
 import { Redis } from "ioredis";
 import type { RedisSettings } from "../config.ts";
+import { succeedsWithin } from "../retry.ts";
 
 /** A Redis connection. */
 export type RedisClient = Redis;
@@ -51,21 +52,13 @@ export async function closeRedis(client: RedisClient): Promise<void> {
 }
 
 /** Answers whether Redis responds, within `timeoutMs`. */
-export async function pingRedis(client: RedisClient, timeoutMs = 2000): Promise<boolean> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    const reply = await Promise.race([
-      client.ping(),
-      new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new Error("timeout")), timeoutMs);
-      }),
-    ]);
-    return reply === "PONG";
-  } catch {
-    return false;
-  } finally {
-    clearTimeout(timer);
-  }
+export function pingRedis(client: RedisClient, timeoutMs = 2000): Promise<boolean> {
+  return succeedsWithin(
+    client.ping().then((reply) => {
+      if (reply !== "PONG") throw new Error(`unexpected PING reply ${reply}`);
+    }),
+    timeoutMs,
+  );
 }
 
 /** Turns a flat `[k1, v1, k2, v2]` reply into an object (a repeated field keeps its last value). */
