@@ -202,7 +202,6 @@ export class Pipeline {
     stats.duplicates += outcome.duplicates;
     stats.batches++;
     stats.lastBatchMs = now() - started;
-    stats.lastBatchAt = now();
     if (letters.length > 0) {
       log.warn("entries dead-lettered", {
         count: letters.length,

@@ -13,7 +13,6 @@ export class Stats {
   batches = 0;
   errors = 0;
   lastBatchMs = 0;
-  lastBatchAt = 0;
 
   constructor(now: () => number = Date.now) {
     this.startedAt = now();
