@@ -29,7 +29,10 @@ export async function runService(config: Config, opts: { stop?: AbortController 
   const stop = opts.stop ?? new AbortController();
   const hard = new AbortController();
   let hardTimer: ReturnType<typeof setTimeout> | undefined;
-  const unwire = onShutdownSignals(stop, {
+  // Never unwired: a copy of the first signal (Ctrl-C reaches `deno task` too,
+  // which forwards it) may arrive after the drain, and must not kill the
+  // process with the default action; main() exits right after this returns.
+  onShutdownSignals(stop, {
     onShutdown: (sig) => log.info("shutting down: finishing the batch in hand", { signal: sig }),
     onHardExit: (sig) => {
       log.warn("second signal: exiting now; unfinished entries stay pending", { signal: sig });
@@ -188,7 +191,6 @@ export async function runService(config: Config, opts: { stop?: AbortController 
 
   async function shutdownAll(): Promise<void> {
     clearTimeout(hardTimer);
-    unwire();
     httpStop.abort();
     await http?.finished.catch(() => {});
     await Promise.all([closeRedis(cmd), closeRedis(blocking), closePostgres(sql).catch(() => {})]);
