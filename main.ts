@@ -2,7 +2,7 @@
  * db-writer: Redis Streams → PostgreSQL. Command-line entry point and the
  * only place that reads the configuration and wires things together.
  */
-import { type Config, loadConfig, readEnvironment } from "./src/config.ts";
+import { type Config, loadConfig, processEnvironment, readEnvironment } from "./src/config.ts";
 import { ConfigError, describe, MigrationError, UsageError } from "./src/errors.ts";
 import { printError, printLine, setupLogging } from "./src/log.ts";
 import { VERSION } from "./src/version.ts";
@@ -65,7 +65,7 @@ export async function main(args: readonly string[]): Promise<number> {
 
   let config: Config;
   try {
-    config = loadConfig(readEnvironment(Deno.env.toObject()), { hostname: Deno.hostname(), pid: Deno.pid });
+    config = loadConfig(readEnvironment(processEnvironment()), { hostname: Deno.hostname(), pid: Deno.pid });
   } catch (err) {
     if (err instanceof ConfigError) {
       printError(`db-writer: cannot start, the configuration has ${err.problems.length} problem(s):`);

@@ -234,6 +234,48 @@ function schemaFor(defaults: { hostname: string; pid: number }) {
 }
 
 /**
+ * Every environment variable the configuration reads, in schema order. The
+ * permission flags in deno.json (`--allow-env=…`) must list exactly these plus
+ * the variables the libraries read; tests/permissions_test.ts holds them together.
+ */
+export const CONFIG_VARIABLES: readonly string[] = Object.freeze(
+  Object.keys(schemaFor({ hostname: "", pid: 0 }).shape),
+);
+
+/**
+ * Variables the libraries read by themselves, allowed next to {@link CONFIG_VARIABLES}:
+ * postgres.js takes PGHOST, PGPORT, PGDATABASE, PGUSER/PGUSERNAME and PGPASSWORD for
+ * whatever DATABASE_URL leaves out (as psql does). Everything else a library asks
+ * for reads as unset (`--ignore-env`): the `debug` module under ioredis lists the
+ * whole environment at start-up, and DEBUG would print Redis commands, passwords
+ * included; postgres.js's tuning variables (PGSSL, PGPREPARE, …) would override
+ * what DATABASE_URL says.
+ */
+export const LIBRARY_VARIABLES: readonly string[] = Object.freeze([
+  "PGHOST",
+  "PGPORT",
+  "PGDATABASE",
+  "PGUSER",
+  "PGUSERNAME",
+  "PGPASSWORD",
+]);
+
+/**
+ * The configuration variables present in the process environment. Reads each
+ * by name, so the process needs env access to these names only.
+ */
+export function processEnvironment(
+  get: (name: string) => string | undefined = (name) => Deno.env.get(name),
+): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const name of CONFIG_VARIABLES) {
+    const value = get(name);
+    if (value !== undefined) env[name] = value;
+  }
+  return env;
+}
+
+/**
  * Hides passwords in a URL (or something meant to be one), keeping the rest
  * readable: everything between the user name and the last `@` before the
  * host, and any `password=` query parameter.

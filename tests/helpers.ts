@@ -98,8 +98,35 @@ export async function createWorld(): Promise<World> {
   };
 }
 
-const MAIN = new URL("../main.ts", import.meta.url).pathname;
-const DENO_ARGS = ["run", "--allow-net", "--allow-env", "--allow-read", "--allow-sys", "--frozen", MAIN];
+const ROOT = new URL("../", import.meta.url).pathname;
+
+/** Files the service reads relative to its working directory (the rest are relative to the project). */
+const CWD_RELATIVE = new Set([".env"]);
+
+/**
+ * The arguments of deno.json's `start` task, so that every test that runs the
+ * service runs it with exactly the permissions `deno task start` grants.
+ * `deno task` runs from the project directory; tests run from a temporary one,
+ * so project paths in `--allow-read` are made absolute (`.env` stays relative:
+ * the service reads it from its working directory). The trailing `run` is dropped:
+ * each test passes its own command.
+ */
+export function startTaskArgs(): string[] {
+  const task: string = JSON.parse(Deno.readTextFileSync(`${ROOT}deno.json`)).tasks.start;
+  const words = task.trim().split(/\s+/);
+  if (words[0] !== "deno" || words[1] !== "run" || words.at(-2) !== "main.ts" || words.at(-1) !== "run") {
+    throw new Error(`deno.json's start task must read "deno run <flags> main.ts run", got ${JSON.stringify(task)}`);
+  }
+  return words.slice(1, -1).map((word) => {
+    if (word === "main.ts") return `${ROOT}main.ts`;
+    const m = /^--allow-read=(.*)$/.exec(word);
+    if (!m) return word;
+    const paths = m[1]!.split(",").map((p) => (p.startsWith("/") || CWD_RELATIVE.has(p) ? p : `${ROOT}${p}`));
+    return `--allow-read=${paths.join(",")}`;
+  });
+}
+
+const DENO_ARGS = startTaskArgs();
 
 /** A running `db-writer` process with its output collected. */
 export interface ServiceProcess extends AsyncDisposable {

@@ -1,0 +1,136 @@
+/**
+ * Least privilege: deno.json's start, dev, migrate and compile tasks grant one
+ * and the same narrow permission set, its env allow-list is exactly what the
+ * configuration and the libraries read, and the service does its whole job
+ * with exactly those flags (the end-to-end tests all run with them too, see
+ * helpers.ts startTaskArgs).
+ */
+import assert from "node:assert/strict";
+import { CONFIG_VARIABLES, LIBRARY_VARIABLES } from "../src/config.ts";
+import { addEntries, createWorld, pendingCount, runCli, spawnService, waitFor } from "./helpers.ts";
+import { message, rowCounts, stopService } from "./e2e_helpers.ts";
+
+const ROOT = new URL("../", import.meta.url).pathname;
+const TASKS: Record<string, string> = JSON.parse(Deno.readTextFileSync(`${ROOT}deno.json`)).tasks;
+/** Tasks that run the service (or build it) and so must carry its permissions. */
+const SERVICE_TASKS = ["start", "dev", "migrate", "compile", "compile:x86_64", "compile:aarch64"];
+
+/** The permission flags of a task, in order (`--allow-*`, `--deny-*`, `--ignore-*`, `-A`, `--no-prompt`). */
+function permissionFlags(task: string): string[] {
+  const command = TASKS[task];
+  assert.ok(command, `deno.json has a ${task} task`);
+  return command.split(/\s+/).filter((w) => /^(--(allow|deny|ignore)-|-A$|--no-prompt$)/.test(w));
+}
+
+function flagValue(flags: readonly string[], name: string): string[] | undefined {
+  const flag = flags.find((f) => f === name || f.startsWith(`${name}=`));
+  if (flag === undefined) return undefined;
+  return flag.includes("=") ? flag.slice(flag.indexOf("=") + 1).split(",") : [];
+}
+
+Deno.test("start, dev, migrate and every compile task grant exactly the same permissions", () => {
+  const start = permissionFlags("start");
+  assert.ok(start.length > 0, "the start task names its permissions");
+  for (const task of SERVICE_TASKS) {
+    assert.deepEqual(permissionFlags(task), start, `${task} must use the start task's permission flags`);
+  }
+});
+
+Deno.test("no service task grants everything of a kind", () => {
+  for (const task of SERVICE_TASKS) {
+    const flags = permissionFlags(task);
+    for (const f of flags) {
+      assert.ok(
+        !["-A", "--allow-all", "--allow-write", "--allow-run", "--allow-ffi"].includes(f.split("=")[0]!),
+        `${task}: ${f}`,
+      );
+    }
+    for (const kind of ["--allow-env", "--allow-read", "--allow-sys"]) {
+      const value = flagValue(flags, kind);
+      assert.ok(value !== undefined && value.length > 0, `${task}: ${kind} must name what it allows`);
+    }
+    assert.ok(flags.includes("--no-prompt"), `${task}: a missing permission must fail, not wait for a prompt`);
+    assert.deepEqual(
+      flagValue(flags, "--allow-sys"),
+      ["hostname"],
+      `${task}: only the hostname (CONSUMER_NAME's default)`,
+    );
+    assert.deepEqual(
+      flagValue(flags, "--allow-read"),
+      [".env", "db/migrations"],
+      `${task}: only .env and the migrations`,
+    );
+  }
+});
+
+Deno.test("--allow-env lists exactly the configuration's variables and the libraries' (LIBRARY_VARIABLES)", () => {
+  const allowed = new Set(flagValue(permissionFlags("start"), "--allow-env") ?? []);
+  const wanted = new Set([...CONFIG_VARIABLES, ...LIBRARY_VARIABLES]);
+  const missing = [...wanted].filter((v) => !allowed.has(v));
+  const extra = [...allowed].filter((v) => !wanted.has(v));
+  assert.deepEqual(
+    missing,
+    [],
+    `add ${missing.join(",")} to --allow-env in deno.json's start, dev, migrate and compile* tasks`,
+  );
+  assert.deepEqual(extra, [], `${extra.join(",")} is allowed in deno.json but read by nothing; remove it`);
+  assert.ok(
+    permissionFlags("start").includes("--ignore-env"),
+    "--ignore-env: variables outside the list read as unset instead of failing (the debug module lists them all)",
+  );
+});
+
+Deno.test("with exactly the start task's permissions: read → write → ack, .env honoured, other variables ignored", async () => {
+  await using world = await createWorld();
+  const cwd = await Deno.makeTempDir({ prefix: "db-writer-perm-" });
+  try {
+    await Deno.writeTextFile(`${cwd}/.env`, "CONSUMER_NAME=from-dotenv\n");
+    const stream = `${world.prefix}:gw-1:temperature`;
+    await using svc = spawnService(["run"], {
+      ...world.env(),
+      // Honoured, these would break the run: PGSSL=require against a server without TLS,
+      // DEBUG=* printing every Redis command to stderr.
+      PGSSL: "require",
+      DEBUG: "*",
+    }, { cwd });
+    const consuming = await svc.waitForLog(message("consuming"), 30_000);
+    assert.equal(consuming.consumer, "from-dotenv", ".env in the working directory is read");
+    const ids = await addEntries(world.redis, stream, [
+      { value: "21.5", timestamp: "2026-11-28T10:00:00Z" },
+      { value: "21.7", timestamp: "2026-11-28T10:00:01Z" },
+    ]);
+    assert.equal(ids.length, 2);
+    await waitFor(async () => (await rowCounts(world)).rows === 2, 30_000, "two rows written");
+    await waitFor(async () => (await pendingCount(world.redis, stream, world.group)) === 0, 30_000, "entries acked");
+    assert.equal(await stopService(svc), 0, svc.errLines.join("\n"));
+    const output = [...svc.lines, ...svc.errLines].join("\n");
+    assert.doesNotMatch(output, /NotCapable|PermissionDenied|Requires \w+ access/);
+    assert.deepEqual(svc.errLines.filter((l) => l.trim() !== ""), [], "nothing on stderr (no debug output)");
+  } finally {
+    await Deno.remove(cwd, { recursive: true });
+  }
+});
+
+Deno.test("with exactly the start task's permissions: migrate, health, dlq and simulate work", async (t) => {
+  await using world = await createWorld();
+  const env = world.env({ STREAM_PATTERN: `${world.prefix}:*` });
+  const ok = (out: { code: number; stdout: string; stderr: string }, what: string) => {
+    assert.doesNotMatch(out.stdout + out.stderr, /NotCapable|PermissionDenied|Requires \w+ access/, what);
+    assert.equal(out.code, 0, `${what}: ${out.stderr}`);
+  };
+  await t.step("migrate up, status", async () => {
+    ok(await runCli(["migrate", "up"], env), "migrate up");
+    const status = await runCli(["migrate", "status"], env);
+    ok(status, "migrate status");
+    assert.match(status.stdout, /0001_create_sensor_readings\s+applied/);
+  });
+  await t.step("health", async () => {
+    const out = await runCli(["health"], env);
+    ok(out, "health");
+    assert.deepEqual(JSON.parse(out.stdout), { running: null, redis: true, database: true, stats: null });
+  });
+  await t.step("simulate, dlq list", async () => {
+    ok(await runCli(["simulate", "--count", "3", "--prefix", world.prefix, "--seed", "1"], env), "simulate");
+    ok(await runCli(["dlq", "list"], env), "dlq list");
+  });
+});
