@@ -11,6 +11,7 @@ import { runMigrate } from "./src/cli/migrate.ts";
 import { runHealth } from "./src/cli/health.ts";
 import { DLQ_USAGE, runDlq } from "./src/cli/dlq.ts";
 import { runSimulate, SIMULATE_USAGE } from "./src/cli/simulate.ts";
+import { type Command, HEALTH_HELP, isCommand, MIGRATE_HELP, RUN_HELP, SHORT_USAGE } from "./src/cli/help.ts";
 
 const USAGE = `db-writer ${VERSION}: moves sensor readings from Redis Streams into PostgreSQL/TimescaleDB.
 
@@ -29,7 +30,7 @@ Commands:
                            delete dead letters
   simulate [options]       write realistic sensor messages into Redis (see simulate --help)
 
-Each of dlq and simulate has its own --help.
+Every command has its own --help, with examples (db-writer migrate --help).
 
 Options:
   -h, --help               show this help
@@ -37,14 +38,40 @@ Options:
 
 Configuration comes from the environment and a .env file in the working directory
 (real environment variables win). See .env.example for every setting.
-Exit codes: 0 ok, 1 failure or unhealthy, 2 bad configuration or usage.`;
 
-const COMMANDS = new Set(["run", "migrate", "health", "dlq", "simulate"]);
+Examples:
+  db-writer                                  # run until SIGTERM
+  db-writer migrate status
+  db-writer health
+  db-writer dlq replay --dry-run
+  db-writer simulate --count 1000 --rate 200
+
+Exit codes:
+  0   success; health: healthy
+  1   failure at run time (a migration cannot be applied, the shutdown deadline
+      passed with work unfinished, a dlq entry skipped); health: unhealthy
+  2   bad configuration, unknown command or option, bad arguments
+  130 a second SIGTERM/SIGINT stopped the drain`;
+
+const HELP: Readonly<Record<Command, string>> = {
+  run: RUN_HELP,
+  migrate: MIGRATE_HELP,
+  health: HEALTH_HELP,
+  dlq: DLQ_USAGE,
+  simulate: SIMULATE_USAGE,
+};
+
+/** A usage error: the problem and the command's one-line usage, on stderr; exit code 2. */
+function usageError(command: Command | "db-writer", problem: string): number {
+  printError(`db-writer: ${problem}`);
+  printError(SHORT_USAGE[command]);
+  return 2;
+}
 
 /** Runs the CLI; resolves with the process exit code. */
 export async function main(args: readonly string[]): Promise<number> {
   const [first, ...rest] = args;
-  if (first === "-h" || first === "--help" || first === "help") {
+  if (first === "-h" || first === "--help" || (first === "help" && rest.length === 0)) {
     printLine(USAGE);
     return 0;
   }
@@ -52,15 +79,22 @@ export async function main(args: readonly string[]): Promise<number> {
     printLine(`db-writer ${VERSION}`);
     return 0;
   }
-  // Help needs no configuration: answer it before reading any.
-  if (rest.includes("--help") || rest.includes("-h")) {
-    printLine(first === "dlq" ? DLQ_USAGE : first === "simulate" ? SIMULATE_USAGE : USAGE);
+  if (first === "help" && rest.length > 0) {
+    const topic = rest[0]!;
+    if (!isCommand(topic)) return usageError("db-writer", `help: unknown command ${JSON.stringify(topic)}`);
+    printLine(HELP[topic]);
     return 0;
   }
+  if (first?.startsWith("-")) return usageError("db-writer", `unknown option ${JSON.stringify(first)}`);
   const command = first ?? "run";
-  if (!COMMANDS.has(command)) {
-    printError(`db-writer: unknown command ${JSON.stringify(command)}; run db-writer --help for the list`);
-    return 2;
+  if (!isCommand(command)) return usageError("db-writer", `unknown command ${JSON.stringify(command)}`);
+  // Help and plain usage errors need no configuration: answer them before reading any.
+  if (rest.includes("--help") || rest.includes("-h")) {
+    printLine(HELP[command]);
+    return 0;
+  }
+  if ((command === "run" || command === "health") && rest.length > 0) {
+    return usageError(command, `${command} takes no arguments, got ${rest.join(" ")}`);
   }
 
   let config: Config;
@@ -79,7 +113,6 @@ export async function main(args: readonly string[]): Promise<number> {
   try {
     switch (command) {
       case "run":
-        if (rest.length > 0) throw new UsageError(`run takes no arguments, got ${rest.join(" ")}`);
         return await runService(config);
       case "migrate":
         return await runMigrate(config, rest);
@@ -91,10 +124,7 @@ export async function main(args: readonly string[]): Promise<number> {
         return await runSimulate(config, rest);
     }
   } catch (err) {
-    if (err instanceof UsageError) {
-      printError(`db-writer: ${err.message}`);
-      return 2;
-    }
+    if (err instanceof UsageError) return usageError(command, err.message);
     if (err instanceof MigrationError) {
       printError(`db-writer: ${err.message}`);
       return 1;

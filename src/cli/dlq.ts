@@ -25,7 +25,13 @@ export const DLQ_USAGE = `Usage:
   db-writer dlq purge (--all | --id ID...)
       Delete every dead letter, or the given ones.
 
-The dead-letter stream is DEAD_LETTER_STREAM (default mqtt_stream:failed).`;
+The dead-letter stream is DEAD_LETTER_STREAM (default mqtt_stream:failed).
+
+Examples:
+  db-writer dlq list --count 10
+  db-writer dlq replay --dry-run             # what would go back, changes nothing
+  db-writer dlq replay --id 1764324000000-0 --id 1764324000000-1
+  db-writer dlq purge --all`;
 
 /** Dead letters read per XRANGE while replaying. */
 const PAGE = 1000;

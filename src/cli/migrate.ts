@@ -11,8 +11,13 @@ import { loadMigrations, Migrator } from "../sink/migrate.ts";
 /** Runs a migrate subcommand; resolves with the exit code. */
 export async function runMigrate(config: Config, args: readonly string[]): Promise<number> {
   const [action, count, ...extra] = args;
-  if (!action || !["up", "down", "status"].includes(action) || extra.length > 0 || (count && action !== "down")) {
-    throw new UsageError("usage: db-writer migrate up | down [N] | status");
+  if (action === undefined) throw new UsageError("migrate: missing action; expected up, down or status");
+  if (!["up", "down", "status"].includes(action)) {
+    throw new UsageError(`migrate: unknown action ${JSON.stringify(action)}; expected up, down or status`);
+  }
+  if (extra.length > 0 || (count !== undefined && action !== "down")) {
+    const stray = action === "down" ? extra : [count!, ...extra];
+    throw new UsageError(`migrate ${action}: unexpected argument(s) ${stray.join(" ")}`);
   }
   let steps = 1;
   if (count !== undefined) {

@@ -43,7 +43,12 @@ Options:
   --seed N           seed for a repeatable run, 0 to 4294967295 (default random)
   -h, --help         show this help
 
-Prints: sent N messages (M malformed) to K streams in T s`;
+Prints: sent N messages (M malformed) to K streams in T s
+
+Examples:
+  db-writer simulate --count 1000
+  db-writer simulate --count 0 --rate 50 --devices 20        # until Ctrl-C
+  db-writer simulate --shape shared --stream mqtt:ingestion --bad-ratio 0.05 --seed 7`;
 
 /** Messages per pipelined round trip when not paced. */
 const CHUNK = 500;
