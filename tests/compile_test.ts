@@ -145,6 +145,51 @@ Deno.test("the Deno version is pinned once: Dockerfile and CI follow .deno-versi
   assert.match(Deno.readTextFileSync(`${ROOT}.ci/run`), /\.deno-version/);
 });
 
+Deno.test("compile:x86_64 and compile:aarch64 are the compile task with a --target and an output of their own", () => {
+  const tasks: Record<string, string> = JSON.parse(Deno.readTextFileSync(`${ROOT}deno.json`)).tasks;
+  const outputs = new Set<string>();
+  for (
+    const [task, target] of [["compile", undefined], ["compile:x86_64", "x86_64-unknown-linux-gnu"], [
+      "compile:aarch64",
+      "aarch64-unknown-linux-gnu",
+    ]] as const
+  ) {
+    const words = tasks[task]?.split(/\s+/) ?? [];
+    assert.ok(words.length > 0, `deno.json has a ${task} task`);
+    const output = words[words.indexOf("--output") + 1] ?? "";
+    assert.ok(output.startsWith("dist/"), `${task} writes into dist/`);
+    outputs.add(output);
+    const at = words.indexOf("--target");
+    assert.equal(at >= 0 ? words[at + 1] : undefined, target, `${task} --target`);
+    const rest = words.filter((w, i) => !(at >= 0 && (i === at || i === at + 1)) && w !== output);
+    const base = tasks.compile!.split(/\s+/).filter((w) => !w.startsWith("dist/"));
+    assert.deepEqual(rest, base, `${task} is the compile task apart from --target and --output`);
+  }
+  assert.equal(outputs.size, 3, "each variant writes its own file");
+});
+
+Deno.test("Dockerfile: compiles with the compile task in the pinned Deno image, runs as non-root on distroless cc", () => {
+  const dockerfile = Deno.readTextFileSync(`${ROOT}Dockerfile`);
+  const lines = dockerfile.split("\n").filter((l) => l.trim() !== "" && !l.startsWith("#"));
+  const froms = lines.filter((l) => /^FROM /.test(l));
+  assert.equal(froms.length, 2, "two stages: build and run");
+  assert.match(froms[0]!, new RegExp(`^FROM denoland/deno:[a-z]+-${DENO_VERSION.replaceAll(".", "\\.")} AS build$`));
+  assert.match(froms[1]!, /^FROM gcr\.io\/distroless\/cc-debian\d+:nonroot$/);
+  assert.ok(lines.includes("RUN deno install --frozen"), "dependencies from deno.lock, nothing else");
+  assert.ok(lines.some((l) => /^RUN deno task compile\b/.test(l)), "built by the compile task, with its permissions");
+  assert.doesNotMatch(dockerfile, /--allow-all|\s-A\s/);
+  const run = lines.slice(lines.indexOf(froms[1]!));
+  assert.ok(run.includes("USER nonroot"), "runs as non-root");
+  const health = run.find((l) => l.startsWith("HEALTHCHECK "));
+  assert.ok(health, "has a HEALTHCHECK");
+  assert.match(health, /CMD \["\/usr\/local\/bin\/db-writer", "health"\]$/);
+  assert.ok(run.includes('ENTRYPOINT ["/usr/local/bin/db-writer"]'));
+  const ignored = Deno.readTextFileSync(`${ROOT}.dockerignore`).split("\n").map((l) => l.trim());
+  for (const path of [".env", "dist", ".git", "node_modules"]) {
+    assert.ok(ignored.includes(path), `.dockerignore: ${path}`);
+  }
+});
+
 Deno.test({
   name: realDenort
     ? "the compiled binary runs on its own: --version, --help, migrate up/status, health, a short run"
