@@ -13,6 +13,7 @@ import { Pipeline } from "../pipeline.ts";
 import { closeRedis, connectRedis, startConnecting } from "../source/redis.ts";
 import { StreamDiscovery } from "../source/discovery.ts";
 import { RedisSource } from "../source/consumer.ts";
+import { LagMonitor } from "../source/lag.ts";
 import { DeadLetterWriter } from "../source/dead_letter.ts";
 import { closePostgres, connectPostgres } from "../sink/client.ts";
 import { PostgresSink } from "../sink/writer.ts";
@@ -76,6 +77,7 @@ export async function runService(config: Config, opts: { stop?: AbortController 
   startConnecting(blocking);
 
   const stats = new Stats();
+  for (const client of [cmd, blocking]) client.on("reconnecting", () => stats.redisReconnects++);
   const discovery = new StreamDiscovery(cmd, {
     patterns: config.streamPatterns,
     group: config.consumerGroup,
@@ -93,6 +95,14 @@ export async function runService(config: Config, opts: { stop?: AbortController 
     log: logger("consumer"),
   });
   stop.signal.addEventListener("abort", () => void source.interrupt(), { once: true });
+  const lag = new LagMonitor(cmd, {
+    group: config.consumerGroup,
+    streams: () => discovery.streams,
+    intervalMs: config.lagIntervalMs,
+    log: logger("lag"),
+  });
+  const lagStop = new AbortController();
+  const lagLoop = lag.run(lagStop.signal);
   const pipeline = new Pipeline({
     source,
     sink: new PostgresSink(sql, config.table),
@@ -127,6 +137,9 @@ export async function runService(config: Config, opts: { stop?: AbortController 
             running: pipeline.running,
             redis: !redisOutage.down,
             database: !dbOutage.down,
+            lag: lag.snapshot,
+            outages: { redis: redisOutage.count, database: dbOutage.count },
+            memory: Deno.memoryUsage(),
           })),
       });
     } catch (err) {
@@ -139,7 +152,7 @@ export async function runService(config: Config, opts: { stop?: AbortController 
     }
   }
 
-  const reporter = new StatsReporter(stats, logger("stats"));
+  const reporter = new StatsReporter(stats, logger("stats"), Date.now, () => lag.totals());
   const statsTimer = setInterval(() => reporter.report(), config.statsIntervalMs);
 
   let exitCode = 0;
@@ -148,6 +161,7 @@ export async function runService(config: Config, opts: { stop?: AbortController 
       const migrator = new Migrator(sql, {
         table: config.table,
         enableTimescale: config.enableTimescale,
+        timescale: config.timescale,
         migrations: await loadMigrations(),
         log: logger("migrate"),
       });
@@ -191,6 +205,8 @@ export async function runService(config: Config, opts: { stop?: AbortController 
 
   async function shutdownAll(): Promise<void> {
     clearTimeout(hardTimer);
+    lagStop.abort();
+    await lagLoop;
     httpStop.abort();
     await http?.finished.catch(() => {});
     await Promise.all([closeRedis(cmd), closeRedis(blocking), closePostgres(sql).catch(() => {})]);
