@@ -64,7 +64,7 @@ export function timescaleHint(err: { code?: string; message?: string }): string 
     return "install TimescaleDB on the PostgreSQL server (package timescaledb-2-postgresql-<version>), " +
       "add timescaledb to shared_preload_libraries and restart PostgreSQL, or set ENABLE_TIMESCALE=false";
   }
-  if (/shared_preload_libraries/i.test(message)) {
+  if (/shared_preload_libraries|must be preloaded/i.test(message)) {
     return "add timescaledb to shared_preload_libraries in postgresql.conf and restart PostgreSQL";
   }
   if (err.code === "42501") {
