@@ -128,6 +128,12 @@ export function renderMetrics(stats: Stats, state: MetricsState): string {
   }
 
   p.one("db_writer_running", "gauge", "1 while the consume loop runs.", state.running ? 1 : 0);
+  p.one(
+    "db_writer_ready",
+    "gauge",
+    "1 while the loop runs and neither Redis nor PostgreSQL is in an outage.",
+    state.running && state.redis && state.database ? 1 : 0,
+  );
   p.one("db_writer_redis_up", "gauge", "1 unless Redis is in an outage.", state.redis ? 1 : 0);
   p.one("db_writer_database_up", "gauge", "1 unless PostgreSQL is in an outage.", state.database ? 1 : 0);
   const now = state.now ?? Date.now();

@@ -4,7 +4,7 @@
  * wait, flow and fail. Also LagMonitor on its own against real Redis.
  */
 import assert from "node:assert/strict";
-import { addEntries, createWorld, runCli, spawnService, waitFor } from "./helpers.ts";
+import { addEntries, createWorld, runCli, spawnService, uniqueName, waitFor } from "./helpers.ts";
 import { freePort, message, silentLogger } from "./e2e_helpers.ts";
 import { LagMonitor } from "../src/source/lag.ts";
 
@@ -54,6 +54,7 @@ Deno.test("LagMonitor reads lag and pending per stream from XINFO GROUPS", async
 Deno.test("/metrics: counters, lag and pending move as entries wait, flow and fail", async (t) => {
   await using world = await createWorld();
   const port = freePort();
+  const consumer = uniqueName("c");
   const env = world.env({
     HTTP_PORT: String(port),
     HTTP_HOST: "127.0.0.1",
@@ -61,6 +62,7 @@ Deno.test("/metrics: counters, lag and pending move as entries wait, flow and fa
     BATCH_SIZE: "10",
     WRITE_CONCURRENCY: "1",
     RETRY_MAX_MS: "200",
+    CONSUMER_NAME: consumer,
   });
   const stream = `${world.prefix}:esp32:temperature`;
   const series = (name: string) => `${name}{stream="${stream}"}`;
@@ -101,6 +103,7 @@ Deno.test("/metrics: counters, lag and pending move as entries wait, flow and fa
     assert.equal(pending + lag, 50);
     assert.equal(sample(text, "db_writer_pending_entries"), pending);
     assert.equal(sample(text, "db_writer_rows_written_total"), 0);
+    assert.equal(sample(text, "db_writer_ready"), 0);
     assert.ok(sample(text, "db_writer_errors_total")! > 0);
     assert.ok(sample(text, 'db_writer_outages_total{dependency="postgres"}')! >= 1);
   });
@@ -122,6 +125,7 @@ Deno.test("/metrics: counters, lag and pending move as entries wait, flow and fa
     assert.equal(sample(text, "db_writer_messages_read_total"), 50);
     assert.equal(sample(text, "db_writer_consumer_lag"), 0);
     assert.equal(sample(text, "db_writer_database_up"), 1);
+    assert.equal(sample(text, "db_writer_ready"), 1);
     assert.ok(sample(text, "db_writer_batch_size_count")! >= 5);
     assert.equal(sample(text, "db_writer_batch_size_sum"), 50);
     assert.equal(sample(text, 'db_writer_batch_size_bucket{le="10"}'), sample(text, "db_writer_batch_size_count"));
@@ -148,6 +152,23 @@ Deno.test("/metrics: counters, lag and pending move as entries wait, flow and fa
     assert.equal(sample(text, 'db_writer_dead_letters_by_reason_total{reason="bad_value"}'), 1);
     assert.equal(sample(text, 'db_writer_dead_letters_by_reason_total{reason="bad_timestamp"}'), 1);
     assert.equal(sample(text, 'db_writer_dead_letters_by_reason_total{reason="missing_field"}'), 0);
+  });
+
+  await t.step("a killed Redis connection counts as a reconnect", async () => {
+    const before = sample(await scrape(), "db_writer_redis_reconnects_total")!;
+    const clients = String(await world.redis.client("LIST")).split("\n");
+    const mine = clients.find((l) => l.includes(`name=db-writer:${consumer} `));
+    assert.ok(mine, "the service's command connection is listed by its name");
+    const id = /\bid=(\d+)/.exec(mine)![1]!;
+    await world.redis.client("KILL", "ID", id);
+    await until(
+      async () => {
+        const m = await scrape();
+        return sample(m, "db_writer_redis_reconnects_total")! > before ? m : false;
+      },
+      30_000,
+      "a reconnect counted",
+    );
   });
 
   await t.step("the summary line reports lag, pending, dead letters and retries", async () => {

@@ -77,7 +77,14 @@ export async function runService(config: Config, opts: { stop?: AbortController 
   startConnecting(blocking);
 
   const stats = new Stats();
-  for (const client of [cmd, blocking]) client.on("reconnecting", () => stats.redisReconnects++);
+  // Every "ready" after a client's first is a connection re-established.
+  for (const client of [cmd, blocking]) {
+    let connected = false;
+    client.on("ready", () => {
+      if (connected) stats.redisReconnects++;
+      connected = true;
+    });
+  }
   const discovery = new StreamDiscovery(cmd, {
     patterns: config.streamPatterns,
     group: config.consumerGroup,
