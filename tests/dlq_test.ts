@@ -207,8 +207,7 @@ Deno.test("dlq replay selects by --id and --count, and reports what it skips", a
       assert.equal(r.code, 2, args.join(" "));
       assert.match(r.stderr, /give only one of --all .*, --limit N .* and --id ID/);
     }
-    let r;
-    r = await runCli(["dlq", "replay", "--id", "abc"], world.env());
+    const r = await runCli(["dlq", "replay", "--id", "abc"], world.env());
     assert.equal(r.code, 2);
     assert.match(r.stderr, /--id must be a stream entry id like 1700000000000-0, got "abc"/);
   });
