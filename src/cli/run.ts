@@ -7,7 +7,7 @@ import { redactedConfig, tableLabel } from "../config.ts";
 import { logger } from "../log.ts";
 import { classify, describe, MigrationError } from "../errors.ts";
 import { Outage } from "../outage.ts";
-import { retry, RetryAbortedError } from "../retry.ts";
+import { retry, RetryAbortedError, sleep } from "../retry.ts";
 import { Stats, StatsReporter } from "../stats.ts";
 import { Pipeline } from "../pipeline.ts";
 import { closeRedis, connectRedis, startConnecting } from "../source/redis.ts";
@@ -213,7 +213,10 @@ export async function runService(config: Config, opts: { stop?: AbortController 
   async function shutdownAll(): Promise<void> {
     clearTimeout(hardTimer);
     lagStop.abort();
-    await lagLoop;
+    // A refresh in flight against a silent Redis must not hold the shutdown.
+    const bound = new AbortController();
+    await Promise.race([lagLoop, sleep(1000, bound.signal)]);
+    bound.abort();
     httpStop.abort();
     await http?.finished.catch(() => {});
     await Promise.all([closeRedis(cmd), closeRedis(blocking), closePostgres(sql).catch(() => {})]);
