@@ -147,6 +147,13 @@ Deno.test("renderMetrics caps the per-stream series; totals still cover every st
   assert.match(text, new RegExp(`^db_writer_streams ${MAX_LAG_SERIES + 10}$`, "m"));
 });
 
+Deno.test("countDeadLetters: when only some were new, only that many are counted by reason", () => {
+  const stats = new Stats();
+  stats.countDeadLetters(["value missing: x", 'timestamp "y" is not a valid ISO 8601 date-time'], 1);
+  assert.equal(stats.deadLettered, 1);
+  assert.deepEqual([...stats.deadLetteredByClass], [["missing_field", 1]]);
+});
+
 Deno.test("escapeLabel escapes backslash, quote and newline", () => {
   assert.equal(escapeLabel('a\\b"c\nd'), 'a\\\\b\\"c\\nd');
 });
