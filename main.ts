@@ -23,10 +23,11 @@ Commands:
   migrate down [N]         revert the last N migrations (default 1)
   migrate status           list migrations and whether they are applied
   health                   check Redis and PostgreSQL, print JSON; exit 0 healthy, 1 not
-  dlq list [--count N]     show dead letters (JSON lines)
-  dlq replay [--count N | --id ID...] [--dry-run]
+  dlq list [--limit N] [--json]
+                           show dead letters
+  dlq replay [--id ID... | --all] [--dry-run]
                            put dead letters back on their original stream
-  dlq purge (--all | --id ID...)
+  dlq purge (--before TIME | --all | --id ID...) [--yes]
                            delete dead letters
   simulate [options]       write realistic sensor messages into Redis (see simulate --help)
 

@@ -51,6 +51,17 @@ export interface Config {
   readonly retryMaxMs: number;
   readonly dbPoolSize: number;
   readonly writeConcurrency: number;
+  /** How often consumer lag and pending entries are read from Redis (ms). */
+  readonly lagIntervalMs: number;
+  /** TimescaleDB chunk, compression and retention settings (used with `enableTimescale`). */
+  readonly timescale: TimescaleSettings;
+}
+
+/** Optional TimescaleDB policies, each a PostgreSQL interval like `7 days`, or undefined for none. */
+export interface TimescaleSettings {
+  readonly chunkInterval?: string;
+  readonly compressAfter?: string;
+  readonly retainFor?: string;
 }
 
 /** Log levels accepted in `LOG_LEVEL` (any case; `WARN` is an alias of `WARNING`). */
@@ -186,6 +197,50 @@ function patterns() {
   });
 }
 
+const INTERVAL_UNITS: Record<string, string> = {
+  s: "second",
+  sec: "second",
+  second: "second",
+  m: "minute",
+  min: "minute",
+  minute: "minute",
+  h: "hour",
+  hour: "hour",
+  d: "day",
+  day: "day",
+  w: "week",
+  week: "week",
+  mon: "month",
+  month: "month",
+  y: "year",
+  year: "year",
+};
+
+/**
+ * A PostgreSQL interval of one whole number and a unit (`7 days`, `12h`,
+ * `1 month`), normalised to `7 days`; safe to put in an SQL literal.
+ */
+export function parseInterval(v: string): string | undefined {
+  const m = /^(\d{1,6})\s*([a-z]+?)s?$/i.exec(v.trim());
+  if (!m) return undefined;
+  const n = Number(m[1]);
+  const unit = INTERVAL_UNITS[m[2]!.toLowerCase()];
+  if (unit === undefined || n < 1) return undefined;
+  return `${n} ${unit}${n === 1 ? "" : "s"}`;
+}
+
+function interval() {
+  return z.string().trim().optional().transform((v, ctx) => {
+    if (v === undefined || v === "") return undefined;
+    const parsed = parseInterval(v);
+    if (parsed === undefined) {
+      ctx.addIssue({ code: "custom", message: "an interval like 7 days, 12 hours, 1 month (or 7d, 12h)" });
+      return z.NEVER;
+    }
+    return parsed;
+  });
+}
+
 function name(def: string) {
   return z.string().trim().optional().transform((v, ctx) => {
     const s = v === undefined || v === "" ? def : v;
@@ -230,6 +285,10 @@ function schemaFor(defaults: { hostname: string; pid: number }) {
     RETRY_MAX_MS: int(30_000, 10, 600_000),
     DB_POOL_SIZE: int(4, 2, 100),
     WRITE_CONCURRENCY: int(2, 1, 16),
+    LAG_INTERVAL_SEC: seconds(10, 0.1, 3600),
+    TIMESCALE_CHUNK_INTERVAL: interval(),
+    TIMESCALE_COMPRESS_AFTER: interval(),
+    TIMESCALE_RETAIN_FOR: interval(),
   });
 }
 
@@ -331,6 +390,16 @@ function crossProblems(env: Readonly<Record<string, string | undefined>>): strin
       }, expected not to name the dead-letter stream ${JSON.stringify(dead)} (it is never consumed)`,
     );
   }
+  const timescaleOn = TRUE.has((env.ENABLE_TIMESCALE ?? "").trim().toLowerCase());
+  const timescaleVars = ["TIMESCALE_CHUNK_INTERVAL", "TIMESCALE_COMPRESS_AFTER", "TIMESCALE_RETAIN_FOR"];
+  for (const variable of timescaleVars) {
+    if (!timescaleOn && (env[variable]?.trim() ?? "") !== "") {
+      problems.push(
+        `${variable}: got ${shown(variable, env[variable])}, expected it unset unless ENABLE_TIMESCALE=true ` +
+          `(it applies to a TimescaleDB hypertable only)`,
+      );
+    }
+  }
   return problems;
 }
 
@@ -386,6 +455,12 @@ export function loadConfig(
     retryMaxMs: e.RETRY_MAX_MS,
     dbPoolSize: e.DB_POOL_SIZE,
     writeConcurrency: e.WRITE_CONCURRENCY,
+    lagIntervalMs: e.LAG_INTERVAL_SEC,
+    timescale: Object.freeze({
+      chunkInterval: e.TIMESCALE_CHUNK_INTERVAL,
+      compressAfter: e.TIMESCALE_COMPRESS_AFTER,
+      retainFor: e.TIMESCALE_RETAIN_FOR,
+    }),
   });
 }
 

@@ -9,6 +9,7 @@ import { describe } from "./errors.ts";
 export class Outage {
   #since: number | undefined;
   #failures = 0;
+  #outages = 0;
 
   constructor(
     readonly dependency: string,
@@ -21,11 +22,17 @@ export class Outage {
     return this.#since !== undefined;
   }
 
+  /** Outages started since creation. */
+  get count(): number {
+    return this.#outages;
+  }
+
   /** Records a failed attempt; logs only the first of an outage. */
   failed(err: unknown): void {
     this.#failures++;
     if (this.#since !== undefined) return;
     this.#since = this.now();
+    this.#outages++;
     this.log.error(`${this.dependency} unavailable; retrying until it is back`, {
       dependency: this.dependency,
       error: describe(err),

@@ -158,7 +158,9 @@ export class Pipeline {
     let outcome: WriteOutcome;
     try {
       const redelivered = batch.some((d) => d.deliveries > 1);
+      const writeStarted = now();
       outcome = await retry(() => sink.write(readings, hard, { redelivered }), dbRetry);
+      if (readings.length > 0) stats.writeSeconds.observe((now() - writeStarted) / 1000);
     } catch (err) {
       // Not an outage, not a row's fault: keep everything pending; redelivery decides.
       for (const r of readings) this.#remember(entryKey({ stream: r.sourceStream, id: r.sourceId }), describe(err));
@@ -192,7 +194,7 @@ export class Pipeline {
     try {
       const added = await retry(() => this.deps.deadLetters.send(letters), redisRetry);
       await retry(() => this.deps.source.ack(stored), redisRetry);
-      stats.deadLettered += added;
+      stats.countDeadLetters(letters.map((l) => l.reason), added);
       for (const l of letters) this.#lastError.delete(entryKey(l.entry));
     } catch (err) {
       return this.#leavePending(err, batch, "dead-lettering or acknowledging failed");
@@ -201,6 +203,7 @@ export class Pipeline {
     stats.rowsWritten += outcome.inserted;
     stats.duplicates += outcome.duplicates;
     stats.batches++;
+    stats.batchSizes.observe(batch.length);
     stats.lastBatchMs = now() - started;
     if (letters.length > 0) {
       log.warn("entries dead-lettered", {

@@ -2,6 +2,21 @@
  * Counters of the running service, read by the summary log line, the
  * `/metrics` endpoint and the health report.
  */
+import { Histogram } from "./histogram.ts";
+import { type ReasonClass, reasonClass } from "./reason_class.ts";
+
+/** Upper bounds of the batch-size histogram (entries). */
+export const BATCH_SIZE_BUCKETS = [1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000];
+/** Upper bounds of the write-latency histogram (seconds). */
+export const WRITE_SECONDS_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+/** Consumer lag and pending entries, as last refreshed (see `source/lag.ts`). */
+export interface LagTotals {
+  /** Entries not yet delivered to the group, summed over streams; null when Redis could not say. */
+  readonly lag: number | null;
+  /** Entries delivered but not yet acknowledged, summed over streams. */
+  readonly pending: number;
+}
 
 /** Monotonic counters since start. */
 export class Stats {
@@ -13,9 +28,29 @@ export class Stats {
   batches = 0;
   errors = 0;
   lastBatchMs = 0;
+  /** Dead letters by reason class (bounded label set). */
+  readonly deadLetteredByClass = new Map<ReasonClass, number>();
+  /** Entries per processed batch. */
+  readonly batchSizes = new Histogram(BATCH_SIZE_BUCKETS);
+  /** Seconds to commit a batch's rows, retries included. */
+  readonly writeSeconds = new Histogram(WRITE_SECONDS_BUCKETS);
+  /** Times a Redis connection started reconnecting. */
+  redisReconnects = 0;
 
   constructor(now: () => number = Date.now) {
     this.startedAt = now();
+  }
+
+  /**
+   * Counts `added` new dead letters by the class of their reasons; when fewer
+   * than all were new (another consumer got there first), the first ones count.
+   */
+  countDeadLetters(reasons: readonly string[], added: number): void {
+    this.deadLettered += added;
+    for (const reason of reasons.slice(0, added)) {
+      const cls = reasonClass(reason);
+      this.deadLetteredByClass.set(cls, (this.deadLetteredByClass.get(cls) ?? 0) + 1);
+    }
   }
 
   /** A plain snapshot for JSON output. */
@@ -35,12 +70,13 @@ export class Stats {
 
 /** Logs one summary line per interval while there is activity. */
 export class StatsReporter {
-  #last = { read: 0, written: 0, dead: 0, at: 0 };
+  #last = { read: 0, written: 0, dead: 0, errors: 0, at: 0 };
 
   constructor(
     private readonly stats: Stats,
     private readonly log: { info(m: string, p?: Record<string, unknown>): void },
     private readonly now: () => number = Date.now,
+    private readonly lag: () => LagTotals | undefined = () => undefined,
   ) {
     this.#last.at = now();
   }
@@ -52,14 +88,21 @@ export class StatsReporter {
     const read = s.messagesRead - this.#last.read;
     const written = s.rowsWritten - this.#last.written;
     const dead = s.deadLettered - this.#last.dead;
+    const retries = s.errors - this.#last.errors;
     const seconds = Math.max((t - this.#last.at) / 1000, 0.001);
-    this.#last = { read: s.messagesRead, written: s.rowsWritten, dead: s.deadLettered, at: t };
-    if (read === 0 && written === 0 && dead === 0) return;
+    this.#last = { read: s.messagesRead, written: s.rowsWritten, dead: s.deadLettered, errors: s.errors, at: t };
+    const lag = this.lag();
+    // Quiet when idle; a backlog that is not moving (the database is down, say) still gets a line.
+    const backlog = lag !== undefined && ((lag.lag ?? 0) > 0 || lag.pending > 0);
+    if (read === 0 && written === 0 && dead === 0 && retries === 0 && !backlog) return;
     this.log.info("throughput", {
       rows_per_sec: Math.round(written / seconds),
       read,
       written,
       dead_lettered: dead,
+      retries,
+      lag: lag?.lag ?? null,
+      pending: lag?.pending ?? null,
       interval_sec: Math.round(seconds * 10) / 10,
       total_written: s.rowsWritten,
       total_dead_lettered: s.deadLettered,

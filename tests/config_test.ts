@@ -62,6 +62,8 @@ Deno.test("loadConfig: defaults for every variable", () => {
     retryMaxMs: 30_000,
     dbPoolSize: 4,
     writeConcurrency: 2,
+    lagIntervalMs: 10_000,
+    timescale: { chunkInterval: undefined, compressAfter: undefined, retainFor: undefined },
   };
   assert.deepEqual(c, want);
 });
@@ -110,6 +112,10 @@ Deno.test("loadConfig: every variable set to a good value", () => {
     RETRY_MAX_MS: "5000",
     DB_POOL_SIZE: "8",
     WRITE_CONCURRENCY: "3",
+    LAG_INTERVAL_SEC: "2.5",
+    TIMESCALE_CHUNK_INTERVAL: "1 day",
+    TIMESCALE_COMPRESS_AFTER: "7 days",
+    TIMESCALE_RETAIN_FOR: "1 year",
   }, HOST);
   assert.deepEqual(c, {
     redis: { host: "redis.internal", port: 6380, db: 3, password: "s3cret", tls: false },
@@ -139,6 +145,8 @@ Deno.test("loadConfig: every variable set to a good value", () => {
     retryMaxMs: 5000,
     dbPoolSize: 8,
     writeConcurrency: 3,
+    lagIntervalMs: 2500,
+    timescale: { chunkInterval: "1 day", compressAfter: "7 days", retainFor: "1 year" },
   });
 });
 
@@ -549,4 +557,31 @@ Deno.test("loadConfig: WRITE_CONCURRENCY must leave a pool connection for health
   assert.equal(loadConfig({ WRITE_CONCURRENCY: "3", DB_POOL_SIZE: "4" }, HOST).writeConcurrency, 3);
   const p = oneProblem({ WRITE_CONCURRENCY: "4", DB_POOL_SIZE: "4" }, "WRITE_CONCURRENCY");
   assert.match(p, /expected less than DB_POOL_SIZE \(4\)/);
+});
+
+Deno.test("loadConfig: TimescaleDB intervals are validated and normalised", async (t) => {
+  await t.step("accepted forms", () => {
+    const c = loadConfig({
+      ENABLE_TIMESCALE: "true",
+      TIMESCALE_CHUNK_INTERVAL: "1 day",
+      TIMESCALE_COMPRESS_AFTER: "7d",
+      TIMESCALE_RETAIN_FOR: "12 Months",
+    }, HOST);
+    assert.deepEqual(c.timescale, { chunkInterval: "1 day", compressAfter: "7 days", retainFor: "12 months" });
+  });
+  for (const bad of ["7", "seven days", "7 fortnights", "0 days", "1 day; DROP TABLE x", "7 days 3 hours"]) {
+    await t.step(`rejected: ${JSON.stringify(bad)}`, () => {
+      const p = oneProblem({ ENABLE_TIMESCALE: "true", TIMESCALE_RETAIN_FOR: bad }, "TIMESCALE_RETAIN_FOR");
+      assert.match(p, /expected an interval like 7 days, 12 hours, 1 month/);
+      assert.ok(p.includes(JSON.stringify(bad)), p);
+    });
+  }
+  await t.step("set without ENABLE_TIMESCALE=true: a problem naming both", () => {
+    const p = oneProblem({ TIMESCALE_COMPRESS_AFTER: "7 days" }, "TIMESCALE_COMPRESS_AFTER");
+    assert.match(p, /expected it unset unless ENABLE_TIMESCALE=true/);
+  });
+  await t.step("LAG_INTERVAL_SEC", () => {
+    assert.equal(loadConfig({ LAG_INTERVAL_SEC: "0.5" }, HOST).lagIntervalMs, 500);
+    assert.match(oneProblem({ LAG_INTERVAL_SEC: "0" }, "LAG_INTERVAL_SEC"), /seconds from 0.1 to 3600/);
+  });
 });

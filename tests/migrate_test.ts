@@ -4,7 +4,7 @@
  * table in place; edited migration files; concurrent runs; bad usage.
  */
 import assert from "node:assert/strict";
-import { addEntries, createWorld, runCli, spawnService, waitFor, type World } from "./helpers.ts";
+import { addEntries, createWorld, runCli, spawnService, testSql, waitFor, type World } from "./helpers.ts";
 import { createPreviousServiceTable, message, rowCounts, silentLogger, stopService, tableRows } from "./e2e_helpers.ts";
 import { loadMigrations, MIGRATIONS_DIR, Migrator } from "../src/sink/migrate.ts";
 import { MigrationError } from "../src/errors.ts";
@@ -345,17 +345,34 @@ Deno.test("bad migrate usage exits 2 and touches nothing", async (t) => {
   assert.equal(await tableExists(world, "sensor_readings"), false);
 });
 
-Deno.test("ENABLE_TIMESCALE=true on a server without TimescaleDB: a clear error, exit 1, the plain table kept", async () => {
-  await using world = await createWorld();
-  const available = await world.sql`SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'`;
-  if (available.length > 0) return; // this server has it: the error path cannot happen here
-  const out = await runCli(["migrate", "up"], world.env({ ENABLE_TIMESCALE: "true" }));
-  assert.equal(out.code, 1, out.stdout + out.stderr);
-  assert.match(out.stderr, /0002_timescale_hypertable failed .*timescaledb extension is not installed/);
-  const status = await runCli(["migrate", "status"], world.env());
-  assert.match(status.stdout, /0001_create_sensor_readings\s+applied/);
-  assert.match(status.stdout, /0002_timescale_hypertable\s+pending/);
-  const svc = await runCli(["run"], world.env({ ENABLE_TIMESCALE: "true" }));
-  assert.equal(svc.code, 1, "the service does not start consuming without its hypertable");
-  assert.match(svc.stdout, /migration failed/);
+const serverHasTimescale = await (async () => {
+  await using sql = testSql();
+  return (await sql`SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'`).length > 0;
+})();
+
+Deno.test({
+  name:
+    "ENABLE_TIMESCALE=true on a server without TimescaleDB: a clear error with the fix, exit 1, the plain table kept" +
+    (serverHasTimescale ? " (skipped: this server has TimescaleDB, so the error cannot happen here)" : ""),
+  ignore: serverHasTimescale,
+  fn: async () => {
+    await using world = await createWorld();
+    const timescaleEnv = {
+      ENABLE_TIMESCALE: "true",
+      TIMESCALE_COMPRESS_AFTER: "7 days",
+      TIMESCALE_RETAIN_FOR: "1 year",
+    };
+    const out = await runCli(["migrate", "up"], world.env(timescaleEnv));
+    assert.equal(out.code, 1, out.stdout + out.stderr);
+    assert.match(out.stderr, /0002_timescale_hypertable failed .*timescaledb extension is not installed/);
+    // The message says how to fix it.
+    assert.match(out.stderr, /to fix: install TimescaleDB .*shared_preload_libraries.*or set ENABLE_TIMESCALE=false/);
+    const status = await runCli(["migrate", "status"], world.env());
+    assert.match(status.stdout, /0001_create_sensor_readings\s+applied/);
+    assert.match(status.stdout, /0002_timescale_hypertable\s+pending/);
+    const svc = await runCli(["run"], world.env({ ENABLE_TIMESCALE: "true" }));
+    assert.equal(svc.code, 1, "the service does not start consuming without its hypertable");
+    assert.match(svc.stdout, /migration failed/);
+    assert.match(svc.stdout, /to fix: install TimescaleDB/);
+  },
 });

@@ -3,7 +3,9 @@
  * through the real CLI against real Redis (own stream keys per test).
  */
 import assert from "node:assert/strict";
-import { createWorld, runCli, spawnService, type World } from "./helpers.ts";
+import { createWorld, runCli, spawnService, waitFor, type World } from "./helpers.ts";
+import { rowCounts, tableRows } from "./e2e_helpers.ts";
+import { ProgressLine } from "../src/cli/progress.ts";
 import { decode } from "../src/reading.ts";
 import { fieldsToObject } from "../src/source/redis.ts";
 import {
@@ -78,7 +80,8 @@ Deno.test("generateMessages writes plausible, decodable readings in both shapes"
   });
 
   await t.step("values drift within each sensor's range; every message decodes", () => {
-    const msgs = take({ ...OPTS, shape: "both" }, 3000, 7);
+    const sensors = ["temperature", "humidity", "pressure", "co2", "light", "noise", "pm25"];
+    const msgs = take({ ...OPTS, sensors, shape: "both" }, 7000, 7);
     const results = decoded(msgs);
     assert.ok(results.every((r) => r.ok), JSON.stringify(results.find((r) => !r.ok)));
     const by = (sensor: string) =>
@@ -87,6 +90,11 @@ Deno.test("generateMessages writes plausible, decodable readings in both shapes"
     assert.ok(within(by("temperature"), 15, 25));
     assert.ok(within(by("humidity"), 30, 70));
     assert.ok(within(by("pressure"), 990, 1035));
+    assert.ok(within(by("co2"), 400, 2000));
+    assert.ok(within(by("light"), 0, 1000));
+    assert.ok(within(by("noise"), 30, 90));
+    assert.ok(within(by("pm25"), 0, 150));
+    for (const sensor of ["co2", "light", "noise", "pm25"]) assert.ok(by(sensor).length > 100, sensor);
     const temps = results.flatMap((r) =>
       r.ok && r.reading.deviceId === "sim-001" && r.reading.sensorType === "temperature" ? [r.reading.value] : []
     );
@@ -100,7 +108,10 @@ Deno.test("generateMessages: malformed messages are rejected, in roughly the ask
   const msgs = take({ ...OPTS, badRatio: 0.3 }, 2000, 5);
   const bad = msgs.filter((m) => m.defect);
   assert.ok(bad.length > 500 && bad.length < 700, `${bad.length} of 2000`);
-  assert.deepEqual(new Set(bad.map((m) => m.defect)), new Set(["value", "timestamp", "missing-timestamp", "metadata"]));
+  assert.deepEqual(
+    new Set(bad.map((m) => m.defect)),
+    new Set(["value", "timestamp", "missing-timestamp", "missing-field", "metadata"]),
+  );
   decoded(msgs).forEach((r, i) => assert.equal(r.ok, !msgs[i]!.defect, JSON.stringify(msgs[i])));
   assert.equal(take({ ...OPTS, badRatio: 1 }, 100).filter((m) => !m.defect).length, 0);
 });
@@ -141,10 +152,11 @@ Deno.test("simulate --count 50 --shape both writes 50 messages that decode", asy
   await using world = await createWorld();
   const r = await runCli(simArgs(world, "--count", "50", "--shape", "both", "--seed", "1"), world.env());
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stdout, /^sent 50 messages \(0 malformed\) to 16 streams in \d+\.\d+ s$/m);
+  // Default: 5 devices × 7 sensors, then the single stream.
+  assert.match(r.stdout, /^sent 50 messages \(0 malformed\) to 36 streams in \d+\.\d+ s$/m);
   assert.equal(r.stderr, "", "every stream matches STREAM_PATTERN: no note");
   const { keys, results } = await readAll(world);
-  assert.equal(keys.length, 16);
+  assert.equal(keys.length, 36);
   assert.ok(keys.includes(`${world.prefix}:ingestion`));
   assert.equal(results.length, 50);
   assert.ok(results.every((d) => d.ok), JSON.stringify(results.find((d) => !d.ok)));
@@ -192,7 +204,9 @@ Deno.test("simulate: bad flags exit 2 with a clear message; --help lists the opt
   await using world = await createWorld();
   const bad: [string[], RegExp][] = [
     [["--bogus"], /simulate: Unknown option '--bogus'; run db-writer simulate --help/],
-    [["--shape", "round"], /--shape must be per-sensor, shared or both, got "round"/],
+    [["--shape", "round"], /--shape must be per-sensor, single \(or shared\) or both, got "round"/],
+    [["--count", "5", "--duration", "1"], /give either --count C or --duration S, not both/],
+    [["--duration", "0"], /--duration must be a number 0.001 or more, got "0"/],
     [["--bad-ratio", "1.5"], /--bad-ratio must be a number from 0 to 1, got "1.5"/],
     [["--count", "-3"], /--count/],
     [["--devices", "0"], /--devices must be a whole number from 1 to 100000, got "0"/],
@@ -209,7 +223,17 @@ Deno.test("simulate: bad flags exit 2 with a clear message; --help lists the opt
     const r = await runCli(["simulate", "--help"], world.env());
     assert.equal(r.code, 0, r.stderr);
     for (
-      const flag of ["--devices", "--sensors", "--count", "--rate", "--shape", "--stream", "--prefix", "--bad-ratio"]
+      const flag of [
+        "--devices N",
+        "--rate R",
+        "--duration S",
+        "--count C",
+        "per-sensor|single",
+        "--bad-ratio X",
+        "--sensors",
+        "--stream",
+        "--prefix",
+      ]
     ) {
       assert.ok(r.stdout.includes(flag), flag);
     }
@@ -222,4 +246,85 @@ Deno.test("simulate: bad flags exit 2 with a clear message; --help lists the opt
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /do not match STREAM_PATTERN/);
   });
+});
+
+Deno.test("simulate --duration runs for that long; --shape single writes one stream", async () => {
+  await using world = await createWorld();
+  const r = await runCli(
+    simArgs(world, "--duration", "1.5", "--rate", "20", "--shape", "single", "--devices", "2"),
+    world.env(),
+  );
+  assert.equal(r.code, 0, r.stderr);
+  const m = /^sent (\d+) messages \(0 malformed\) to 1 streams in (\d+\.\d+) s$/m.exec(r.stdout);
+  assert.ok(m, r.stdout);
+  assert.ok(Number(m[2]) >= 1.4, `ran ${m[2]} s`);
+  assert.ok(Number(m[1]) >= 20 && Number(m[1]) <= 40, `${m[1]} messages at 20/s for 1.5 s`);
+  const { keys, results } = await readAll(world);
+  assert.deepEqual(keys, [`${world.prefix}:ingestion`]);
+  assert.equal(results.length, Number(m[1]));
+});
+
+Deno.test("ProgressLine: redrawn on a terminal, a line per interval otherwise", async (t) => {
+  let now = 0;
+  await t.step("terminal", () => {
+    const out: string[] = [];
+    const p = new ProgressLine((s) => out.push(s), { terminal: true, now: () => now });
+    now = 100;
+    p.update({ sent: 10, malformed: 1 });
+    now = 200;
+    p.update({ sent: 20, malformed: 1 }); // too soon: not redrawn
+    now = 2100;
+    p.update({ sent: 400, malformed: 3 });
+    p.finish();
+    assert.deepEqual(out, [
+      "\r\x1b[2Ksimulate: sent 10 (1 malformed), 100 msg/s, 0.1 s elapsed",
+      "\r\x1b[2Ksimulate: sent 400 (3 malformed), 190 msg/s, 2.1 s elapsed",
+      "\r\x1b[2K",
+    ]);
+  });
+  await t.step("not a terminal", () => {
+    const out: string[] = [];
+    now = 0;
+    const p = new ProgressLine((s) => out.push(s), { terminal: false, now: () => now });
+    now = 1000;
+    p.update({ sent: 10, malformed: 0 });
+    now = 6000;
+    p.update({ sent: 600, malformed: 0 });
+    now = 7000;
+    p.update({ sent: 700, malformed: 0 });
+    p.finish();
+    assert.deepEqual(out, ["simulate: sent 600 (0 malformed), 100 msg/s, 6.0 s elapsed\n"]);
+  });
+});
+
+Deno.test("the service consumes what simulate writes: one row per good message, one dead letter per bad one", async () => {
+  await using world = await createWorld();
+  const env = world.env();
+  await using svc = spawnService(["run"], env);
+  await svc.waitForLog((r) => r.message === "consuming", 30_000);
+  const r = await runCli(
+    simArgs(world, "--count", "300", "--shape", "both", "--bad-ratio", "0.1", "--seed", "99", "--devices", "3"),
+    env,
+  );
+  assert.equal(r.code, 0, r.stderr);
+  const m = /^sent 300 messages \((\d+) malformed\)/m.exec(r.stdout);
+  assert.ok(m, r.stdout);
+  const malformed = Number(m[1]);
+  assert.ok(malformed > 0 && malformed < 300, `${malformed} malformed`);
+  await waitFor(
+    async () =>
+      (await rowCounts(world)).rows === 300 - malformed &&
+      (await world.redis.xlen(world.deadLetterStream)) === malformed,
+    30_000,
+    `${300 - malformed} rows and ${malformed} dead letters`,
+  );
+  const rows = await tableRows(world);
+  assert.equal(new Set(rows.map((row) => `${row.source_stream} ${row.source_id}`)).size, rows.length);
+  assert.ok(rows.every((row) => row.device_id.startsWith("sim-")));
+  assert.deepEqual(
+    new Set(rows.map((row) => row.sensor_type)),
+    new Set(["temperature", "humidity", "co2", "pressure", "light", "noise", "pm25"]),
+  );
+  svc.kill("SIGTERM");
+  assert.equal((await svc.status).code, 0);
 });

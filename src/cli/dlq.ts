@@ -9,21 +9,28 @@ import { fieldsToObject, type RedisClient } from "../source/redis.ts";
 import { originalFields } from "../source/dead_letter.ts";
 import { intFlag, isStreamId, parseFlags } from "./args.ts";
 import { withRedis } from "./with_redis.ts";
+import { parsePurge } from "./dlq_purge.ts";
 
 /** Help text of `db-writer dlq`. */
 export const DLQ_USAGE = `Usage:
-  db-writer dlq list [--count N] [--json]
-      Print the oldest N dead letters (default 100), one JSON object per line:
+  db-writer dlq list [--limit N] [--json]
+      Show the oldest N dead letters (default 100), one per line: id, when it
+      failed, original stream and id, the error, the original fields.
+      --json prints one JSON object per line instead:
       {"id", "original_stream", "original_id", "error", "failed_at", "fields"}.
-      --json is accepted for clarity; the output is always JSON lines.
-  db-writer dlq replay [--count N | --id ID...] [--dry-run]
+      (--count N is an alias of --limit N.)
+  db-writer dlq replay [--id ID... | --all | --limit N] [--dry-run]
       Add each dead letter's original fields as a new entry on its original
-      stream and delete the dead letter, atomically per entry. Default: every
-      dead letter present when the command starts (read 1000 at a time);
-      --count N takes the oldest N; --id (repeatable) picks entries.
-      --dry-run only prints what would be replayed. Exit 1 if any is skipped.
-  db-writer dlq purge (--all | --id ID...)
-      Delete every dead letter, or the given ones.
+      stream; the dead letter is deleted only once that succeeded (one atomic
+      step per entry). --all (the default) takes every dead letter present when
+      the command starts; --id (repeatable) picks entries; --limit N the oldest N.
+      --dry-run only prints what would be replayed. Ends with a summary line
+      "replayed N, skipped M"; exit 1 if any is skipped.
+  db-writer dlq purge (--all | --before TIME | --id ID...) [--yes]
+      Delete every dead letter, those dead-lettered before TIME (a date-time
+      like 2026-11-28T10:00:00Z, a date, or an age like 7d, 12h, 30m), or the
+      given ones. Asks for confirmation on a terminal; --yes (-y) skips the
+      question, and is required when not on a terminal.
 
 The dead-letter stream is DEAD_LETTER_STREAM (default mqtt_stream:failed).
 
@@ -70,12 +77,29 @@ function ids(command: string, raw: readonly string[] | undefined): string[] {
   return list;
 }
 
+/** `--limit N`, or its older spelling `--count N` (not both). */
+function limitFlag(command: string, v: { limit?: string; count?: string }, fallback: number): number {
+  if (v.limit !== undefined && v.count !== undefined) {
+    throw new UsageError(`${command}: --count is an alias of --limit; give one of them`);
+  }
+  return v.limit !== undefined
+    ? intFlag(command, "limit", v.limit, fallback, 1)
+    : intFlag(command, "count", v.count, fallback, 1);
+}
+
 function parseList(args: readonly string[]): Action {
-  const v = parseFlags("dlq list", args, { count: { type: "string" }, json: { type: "boolean" } });
-  const count = intFlag("dlq list", "count", v.count, 100, 1);
+  const v = parseFlags("dlq list", args, {
+    limit: { type: "string" },
+    count: { type: "string" },
+    json: { type: "boolean" },
+  });
+  const count = limitFlag("dlq list", v, 100);
   return async (redis, stream) => {
     const entries = await redis.xrange(stream, "-", "+", "COUNT", count) as Entry[];
-    for (const [id, flat] of entries) printLine(JSON.stringify(describeLetter(id, fieldsToObject(flat))));
+    for (const [id, flat] of entries) {
+      const letter = describeLetter(id, fieldsToObject(flat));
+      printLine(v.json === true ? JSON.stringify(letter) : readable(letter));
+    }
     const total = await redis.xlen(stream);
     printError(`${entries.length} of ${total} dead letter(s) in ${stream} shown`);
     return 0;
@@ -95,23 +119,40 @@ function describeLetter(id: string, dead: Record<string, string>): Record<string
   };
 }
 
-// Delete first: only the caller that removes the dead letter re-adds it, so a
-// crash (atomic script) or two replays racing over one entry cannot duplicate it.
-const DELETE_THEN_ADD = `
-if redis.call('XDEL', KEYS[1], ARGV[1]) == 0 then return false end
-return redis.call('XADD', KEYS[2], '*', unpack(ARGV, 2))`;
+/** One line of `dlq list` for a person: id, time, where from, why, what. */
+function readable(l: ReturnType<typeof describeLetter>): string {
+  const at = typeof l.failed_at === "number" ? new Date(l.failed_at * 1000).toISOString() : String(l.failed_at);
+  return `${l.id}  ${at}  ${l.original_stream ?? "?"} ${l.original_id ?? "?"}  error: ${l.error ?? "?"}  fields: ${
+    JSON.stringify(l.fields)
+  }`;
+}
+
+// One atomic script per entry: re-add first, delete only after that
+// succeeded (an XADD error aborts the script before the XDEL). Checking that
+// the letter is still there inside the same script means two replays racing
+// over one entry cannot both re-add it.
+const ADD_THEN_DELETE = `
+if #redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1]) == 0 then return false end
+local id = redis.call('XADD', KEYS[2], '*', unpack(ARGV, 2))
+redis.call('XDEL', KEYS[1], ARGV[1])
+return id`;
 
 function parseReplay(args: readonly string[]): Action {
   const v = parseFlags("dlq replay", args, {
+    all: { type: "boolean" },
+    limit: { type: "string" },
     count: { type: "string" },
     id: { type: "string", multiple: true },
     "dry-run": { type: "boolean" },
   });
   const wanted = ids("dlq replay", v.id);
-  if (wanted.length > 0 && v.count !== undefined) {
-    throw new UsageError("dlq replay: give either --count N (the oldest N) or --id ID..., not both");
+  const limited = v.limit !== undefined || v.count !== undefined;
+  if ([wanted.length > 0, limited, v.all === true].filter(Boolean).length > 1) {
+    throw new UsageError(
+      "dlq replay: give only one of --all (every dead letter), --limit N (the oldest N) and --id ID...",
+    );
   }
-  const limit = intFlag("dlq replay", "count", v.count, Number.POSITIVE_INFINITY, 1);
+  const limit = limitFlag("dlq replay", v, Number.POSITIVE_INFINITY);
   const dryRun = v["dry-run"] === true;
 
   return async (redis, stream) => {
@@ -141,7 +182,7 @@ function parseReplay(args: readonly string[]): Action {
       }
       if (plan.length === 0) return;
       const pipe = redis.pipeline();
-      for (const p of plan) pipe.eval(DELETE_THEN_ADD, 2, stream, p.target, p.id, ...p.fields);
+      for (const p of plan) pipe.eval(ADD_THEN_DELETE, 2, stream, p.target, p.id, ...p.fields);
       const results = (await pipe.exec()) ?? [];
       plan.forEach((p, i) => {
         const [err, newId] = results[i] ?? [new Error("no reply")];
@@ -191,40 +232,4 @@ function pairs(flat: readonly string[]): [string, string][] {
   const out: [string, string][] = [];
   for (let i = 0; i + 1 < flat.length; i += 2) out.push([flat[i]!, flat[i + 1]!]);
   return out;
-}
-
-function parsePurge(args: readonly string[]): Action {
-  const v = parseFlags("dlq purge", args, { all: { type: "boolean" }, id: { type: "string", multiple: true } });
-  const wanted = ids("dlq purge", v.id);
-  if (v.all === true && wanted.length > 0) {
-    throw new UsageError("dlq purge: give either --all or --id ID..., not both");
-  }
-  if (v.all !== true && wanted.length === 0) {
-    throw new UsageError(
-      "dlq purge: say what to delete: --all (every dead letter) or --id ID (one entry; repeat for more)",
-    );
-  }
-  return async (redis, stream) => {
-    if (v.all === true) {
-      // XTRIM counts exactly what it removes and keeps the key and its last id.
-      const purged = await redis.xtrim(stream, "MAXLEN", 0);
-      printLine(`purged ${purged}`);
-      return 0;
-    }
-    const pipe = redis.pipeline();
-    for (const id of wanted) pipe.xdel(stream, id);
-    const results = (await pipe.exec()) ?? [];
-    let purged = 0, missing = 0;
-    wanted.forEach((id, i) => {
-      const [err, n] = results[i] ?? [new Error("no reply")];
-      if (err) throw err;
-      if (Number(n) === 1) purged++;
-      else {
-        printError(`dlq purge: no such dead letter ${id} in ${stream}`);
-        missing++;
-      }
-    });
-    printLine(`purged ${purged}`);
-    return missing === 0 ? 0 : 1;
-  };
 }

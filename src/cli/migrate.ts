@@ -31,6 +31,7 @@ export async function runMigrate(config: Config, args: readonly string[]): Promi
     const migrator = new Migrator(sql, {
       table: config.table,
       enableTimescale: config.enableTimescale,
+      timescale: config.timescale,
       migrations: await loadMigrations(),
       log: logger("migrate"),
     });

@@ -7,12 +7,13 @@ import { redactedConfig, tableLabel } from "../config.ts";
 import { logger } from "../log.ts";
 import { classify, describe, MigrationError } from "../errors.ts";
 import { Outage } from "../outage.ts";
-import { retry, RetryAbortedError } from "../retry.ts";
+import { retry, RetryAbortedError, sleep } from "../retry.ts";
 import { Stats, StatsReporter } from "../stats.ts";
 import { Pipeline } from "../pipeline.ts";
 import { closeRedis, connectRedis, startConnecting } from "../source/redis.ts";
 import { StreamDiscovery } from "../source/discovery.ts";
 import { RedisSource } from "../source/consumer.ts";
+import { LagMonitor } from "../source/lag.ts";
 import { DeadLetterWriter } from "../source/dead_letter.ts";
 import { closePostgres, connectPostgres } from "../sink/client.ts";
 import { PostgresSink } from "../sink/writer.ts";
@@ -76,6 +77,14 @@ export async function runService(config: Config, opts: { stop?: AbortController 
   startConnecting(blocking);
 
   const stats = new Stats();
+  // Every "ready" after a client's first is a connection re-established.
+  for (const client of [cmd, blocking]) {
+    let connected = false;
+    client.on("ready", () => {
+      if (connected) stats.redisReconnects++;
+      connected = true;
+    });
+  }
   const discovery = new StreamDiscovery(cmd, {
     patterns: config.streamPatterns,
     group: config.consumerGroup,
@@ -93,6 +102,14 @@ export async function runService(config: Config, opts: { stop?: AbortController 
     log: logger("consumer"),
   });
   stop.signal.addEventListener("abort", () => void source.interrupt(), { once: true });
+  const lag = new LagMonitor(cmd, {
+    group: config.consumerGroup,
+    streams: () => discovery.streams,
+    intervalMs: config.lagIntervalMs,
+    log: logger("lag"),
+  });
+  const lagStop = new AbortController();
+  const lagLoop = lag.run(lagStop.signal);
   const pipeline = new Pipeline({
     source,
     sink: new PostgresSink(sql, config.table),
@@ -127,6 +144,9 @@ export async function runService(config: Config, opts: { stop?: AbortController 
             running: pipeline.running,
             redis: !redisOutage.down,
             database: !dbOutage.down,
+            lag: lag.snapshot,
+            outages: { redis: redisOutage.count, database: dbOutage.count },
+            memory: Deno.memoryUsage(),
           })),
       });
     } catch (err) {
@@ -139,7 +159,7 @@ export async function runService(config: Config, opts: { stop?: AbortController 
     }
   }
 
-  const reporter = new StatsReporter(stats, logger("stats"));
+  const reporter = new StatsReporter(stats, logger("stats"), Date.now, () => lag.totals());
   const statsTimer = setInterval(() => reporter.report(), config.statsIntervalMs);
 
   let exitCode = 0;
@@ -148,6 +168,7 @@ export async function runService(config: Config, opts: { stop?: AbortController 
       const migrator = new Migrator(sql, {
         table: config.table,
         enableTimescale: config.enableTimescale,
+        timescale: config.timescale,
         migrations: await loadMigrations(),
         log: logger("migrate"),
       });
@@ -191,6 +212,11 @@ export async function runService(config: Config, opts: { stop?: AbortController 
 
   async function shutdownAll(): Promise<void> {
     clearTimeout(hardTimer);
+    lagStop.abort();
+    // A refresh in flight against a silent Redis must not hold the shutdown.
+    const bound = new AbortController();
+    await Promise.race([lagLoop, sleep(1000, bound.signal)]);
+    bound.abort();
     httpStop.abort();
     await http?.finished.catch(() => {});
     await Promise.all([closeRedis(cmd), closeRedis(blocking), closePostgres(sql).catch(() => {})]);

@@ -11,6 +11,7 @@ import { onShutdownSignals } from "../shutdown.ts";
 import { intFlag, numberFlag, parseFlags } from "./args.ts";
 import { globMatches } from "./glob.ts";
 import { withRedis } from "./with_redis.ts";
+import { ProgressLine } from "./progress.ts";
 import type { RedisClient } from "../source/redis.ts";
 import {
   generateMessages,
@@ -22,33 +23,43 @@ import {
 } from "./simulate_messages.ts";
 
 /** Help text of `db-writer simulate`. */
-export const SIMULATE_USAGE = `Usage: db-writer simulate [options]
+export const SIMULATE_USAGE = `Usage: db-writer simulate --devices N --rate R [--duration S | --count C]
+                          [--shape per-sensor|single|both] [--bad-ratio X] [options]
 
 Writes realistic sensor readings into Redis, in the per-sensor shape
-(<prefix>:<device>:<sensor>, fields value, timestamp, metadata), the shared
+(<prefix>:<device>:<sensor>, fields value, timestamp, metadata), the single-stream
 shape (one stream, fields device_id, metric, value, timestamp, unit, metadata),
-or both. Stops after --count messages, or on Ctrl-C / SIGTERM.
+or both. Stops after --count messages or --duration seconds, or on Ctrl-C / SIGTERM.
+Progress (sent, rate, elapsed) goes to stderr: redrawn in place on a terminal,
+a line every 5 s otherwise.
 
 Options:
   --devices N        devices to simulate, sim-001 … (default 5)
-  --sensors LIST     comma-separated sensor types (default temperature,humidity,pressure;
-                     also known: co2, light, battery; others drift between 0 and 100)
-  --count N          messages in total (default 1000; 0 = until Ctrl-C)
   --rate R           messages per second (default 0 = as fast as possible)
-  --shape SHAPE      per-sensor | shared | both (default per-sensor)
-  --stream KEY       the shared stream (default mqtt:ingestion)
+  --count C          messages in total (default 1000; 0 = until stopped)
+  --duration S       run for S seconds (decimals allowed) instead of a count
+  --shape SHAPE      per-sensor | single | both (default per-sensor); shared = single
+  --bad-ratio X      share of deliberately malformed messages, 0.0 to 1.0 (default 0):
+                     non-numeric value, bad or missing timestamp, missing field,
+                     metadata not a JSON object
+  --sensors LIST     comma-separated sensor types (default temperature,humidity,co2,
+                     pressure,light,noise,pm25; also known: battery; others drift
+                     between 0 and 100)
+  --stream KEY       the single stream (default mqtt:ingestion)
   --prefix PREFIX    per-sensor stream prefix (default mqtt_stream)
-  --bad-ratio F      share of deliberately malformed messages, 0.0 to 1.0 (default 0):
-                     non-numeric value, bad or missing timestamp, metadata not an object
   --seed N           seed for a repeatable run, 0 to 4294967295 (default random)
   -h, --help         show this help
 
-Prints: sent N messages (M malformed) to K streams in T s
+Prints a progress line on stderr while running, and at the end: sent N messages (M malformed) to K streams in T s
 
 Examples:
   db-writer simulate --count 1000
+  db-writer simulate --devices 20 --rate 50 --duration 60
   db-writer simulate --count 0 --rate 50 --devices 20        # until Ctrl-C
-  db-writer simulate --shape shared --stream mqtt:ingestion --bad-ratio 0.05 --seed 7`;
+  db-writer simulate --shape single --stream mqtt:ingestion --bad-ratio 0.05 --seed 7`;
+
+/** Sensor types written when --sensors is not given. */
+const DEFAULT_SENSORS = "temperature,humidity,co2,pressure,light,noise,pm25";
 
 /** Messages per pipelined round trip when not paced. */
 const CHUNK = 500;
@@ -56,6 +67,8 @@ const CHUNK = 500;
 /** What a run was asked to do. */
 interface SimulateOptions extends GeneratorOptions {
   readonly count: number;
+  /** Stop after this long (ms), or 0 for no time limit. */
+  readonly durationMs: number;
   readonly rate: number;
   readonly seed: number;
 }
@@ -65,6 +78,7 @@ function parseOptions(args: readonly string[]): SimulateOptions | undefined {
     devices: { type: "string" },
     sensors: { type: "string" },
     count: { type: "string" },
+    duration: { type: "string" },
     rate: { type: "string" },
     shape: { type: "string" },
     stream: { type: "string" },
@@ -74,11 +88,19 @@ function parseOptions(args: readonly string[]): SimulateOptions | undefined {
     help: { type: "boolean", short: "h" },
   });
   if (v.help) return undefined;
-  const shape = (v.shape ?? "per-sensor") as Shape;
+  const shape = (v.shape === "single" ? "shared" : v.shape ?? "per-sensor") as Shape;
   if (!["per-sensor", "shared", "both"].includes(shape)) {
-    throw new UsageError(`simulate: --shape must be per-sensor, shared or both, got ${JSON.stringify(v.shape)}`);
+    throw new UsageError(
+      `simulate: --shape must be per-sensor, single (or shared) or both, got ${JSON.stringify(v.shape)}`,
+    );
   }
-  const sensors = (v.sensors ?? "temperature,humidity,pressure").split(",").map((s) => s.trim()).filter((s) => s);
+  if (v.duration !== undefined && v.count !== undefined) {
+    throw new UsageError("simulate: give either --count C or --duration S, not both");
+  }
+  const durationMs = Math.round(
+    numberFlag("simulate", "duration", v.duration, 0, 0.001, Number.POSITIVE_INFINITY) * 1000,
+  );
+  const sensors = (v.sensors ?? DEFAULT_SENSORS).split(",").map((s) => s.trim()).filter((s) => s);
   const badSensor = sensors.find((s) => /\s/.test(s) || s.length > 100);
   if (sensors.length === 0 || badSensor !== undefined) {
     throw new UsageError(
@@ -97,7 +119,8 @@ function parseOptions(args: readonly string[]): SimulateOptions | undefined {
   return {
     devices: intFlag("simulate", "devices", v.devices, 5, 1, 100_000),
     sensors: [...new Set(sensors)],
-    count: intFlag("simulate", "count", v.count, 1000, 0),
+    count: v.duration !== undefined ? 0 : intFlag("simulate", "count", v.count, 1000, 0),
+    durationMs,
     rate: numberFlag("simulate", "rate", v.rate, 0, 0, Number.POSITIVE_INFINITY),
     shape,
     stream: keyFlag("stream", v.stream, "mqtt:ingestion"),
@@ -105,6 +128,13 @@ function parseOptions(args: readonly string[]): SimulateOptions | undefined {
     badRatio: numberFlag("simulate", "bad-ratio", v["bad-ratio"], 0, 0, 1),
     seed: intFlag("simulate", "seed", v.seed, crypto.getRandomValues(new Uint32Array(1))[0]!, 0, 2 ** 32 - 1),
   };
+}
+
+const encoder = new TextEncoder();
+function writeStderr(text: string): void {
+  const bytes = encoder.encode(text);
+  let written = 0;
+  while (written < bytes.length) written += Deno.stderr.writeSync(bytes.subarray(written));
 }
 
 /** Runs the simulator; resolves with the exit code. */
@@ -138,9 +168,17 @@ export async function runSimulate(config: Config, args: readonly string[]): Prom
   });
   const progress = { sent: 0, malformed: 0, streams: new Set<string>() };
   const started = performance.now();
+  const line = new ProgressLine(writeStderr, { terminal: Deno.stderr.isTerminal() });
+  const deadline = opts.durationMs > 0 ? AbortSignal.timeout(opts.durationMs) : undefined;
+  const signal = deadline ? AbortSignal.any([stop.signal, deadline]) : stop.signal;
   try {
-    await withRedis(config.redis, "db-writer:simulate", (redis) => send(redis, opts, stop.signal, progress));
+    await withRedis(
+      config.redis,
+      "db-writer:simulate",
+      (redis) => send(redis, opts, signal, progress, () => line.update(progress)),
+    );
   } finally {
+    line.finish();
     unwire();
     const seconds = ((performance.now() - started) / 1000).toFixed(2);
     printLine(
@@ -156,6 +194,7 @@ async function send(
   opts: SimulateOptions,
   signal: AbortSignal,
   progress: { sent: number; malformed: number; streams: Set<string> },
+  onProgress: () => void,
 ): Promise<void> {
   const messages = generateMessages(opts, seededRng(opts.seed), Date.now);
   // When paced, send about a tenth of a second's worth per round trip.
@@ -182,5 +221,6 @@ async function send(
     progress.sent += n;
     progress.malformed += bad;
     for (const s of streams) progress.streams.add(s);
+    onProgress();
   }
 }

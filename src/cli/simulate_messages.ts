@@ -26,7 +26,7 @@ export interface GeneratorOptions {
 }
 
 /** Ways a malformed message is broken; each makes the service reject it. */
-export type Defect = "value" | "timestamp" | "missing-timestamp" | "metadata";
+export type Defect = "value" | "timestamp" | "missing-timestamp" | "missing-field" | "metadata";
 
 /** One message to XADD. */
 export interface SimMessage {
@@ -52,6 +52,8 @@ const PROFILES: Readonly<Record<string, Profile>> = {
   co2: { base: 650, min: 400, max: 2000, step: 15, decimals: 0, unit: "ppm" },
   light: { base: 300, min: 0, max: 1000, step: 20, decimals: 0, unit: "lx" },
   battery: { base: 3.9, min: 3.3, max: 4.2, step: 0.005, decimals: 3, unit: "V" },
+  noise: { base: 45, min: 30, max: 90, step: 1.5, decimals: 1, unit: "dB" },
+  pm25: { base: 12, min: 0, max: 150, step: 1, decimals: 1, unit: "µg/m³" },
 };
 const GENERIC: Profile = { base: 50, min: 0, max: 100, step: 1, decimals: 2 };
 
@@ -64,7 +66,7 @@ const BAD_TIMESTAMPS = [
   "2026-02-30T10:00:00Z",
 ];
 const BAD_METADATA = ["[1,2,3]", '"firmware 1.2.3"', "42", "null", "{firmware: 1.2.3}"];
-const DEFECTS: readonly Defect[] = ["value", "timestamp", "missing-timestamp", "metadata"];
+const DEFECTS: readonly Defect[] = ["value", "timestamp", "missing-timestamp", "missing-field", "metadata"];
 
 /** How a device writes its timestamps (real devices differ; each keeps to one). */
 type TimeStyle = "naive-micro" | "zulu-milli" | "offset-micro";
@@ -150,6 +152,8 @@ export function* generateMessages(opts: GeneratorOptions, rng: Rng, now: () => n
       if (defect === "value") fields.value = pick(rng, BAD_VALUES);
       else if (defect === "timestamp") fields.timestamp = pick(rng, BAD_TIMESTAMPS);
       else if (defect === "missing-timestamp") delete fields.timestamp;
+      // The single stream's messages need their device; a per-sensor message needs its value.
+      else if (defect === "missing-field") delete fields[shared ? "device_id" : "value"];
       else fields.metadata = pick(rng, BAD_METADATA);
     }
     const stream = shared ? opts.stream : `${opts.prefix}:${s.device.name}:${s.sensor}`;

@@ -5,11 +5,12 @@
  * runs in its own transaction, under an advisory lock so that instances
  * starting together apply each migration exactly once.
  */
-import type { TableName } from "../config.ts";
+import type { TableName, TimescaleSettings } from "../config.ts";
 import { tableLabel } from "../config.ts";
 import { MigrationError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { quoteTable, type Sql } from "./client.ts";
+import { timescaleHint, timescalePolicyStatements } from "./timescale.ts";
 
 /** One migration as found on disk. */
 export interface Migration {
@@ -77,6 +78,8 @@ export class Migrator {
     private readonly opts: {
       readonly table: TableName;
       readonly enableTimescale: boolean;
+      /** Chunk interval, compression and retention, applied after the migrations when TimescaleDB is on. */
+      readonly timescale?: TimescaleSettings;
       readonly migrations: readonly Migration[];
       readonly log: Logger;
     },
@@ -133,6 +136,7 @@ export class Migrator {
         const m = this.opts.migrations.find((x) => x.version === 2);
         if (m) await this.#exec(conn, m, this.render(m.up));
       }
+      if (this.opts.enableTimescale && this.opts.timescale) await this.#applyPolicies(conn, this.opts.timescale);
       return done;
     });
   }
@@ -204,12 +208,41 @@ export class Migrator {
     } catch (err) {
       await conn.unsafe("ROLLBACK").catch(() => {});
       const e = err as { message?: string; code?: string };
+      const hint = this.opts.enableTimescale && m.name.includes("timescale") ? timescaleHint(e) : undefined;
       throw new MigrationError(
         `migration ${String(m.version).padStart(4, "0")}_${m.name} failed on ${this.#target}: ` +
-          `${e.code ? `${e.code}: ` : ""}${e.message ?? String(err)}`,
+          `${e.code ? `${e.code}: ` : ""}${e.message ?? String(err)}${hint ? `; to fix: ${hint}` : ""}`,
         { cause: err },
       );
     }
+  }
+
+  /** Brings chunk interval, compression and retention in line with the settings, in one transaction. */
+  async #applyPolicies(conn: Sql, settings: TimescaleSettings): Promise<void> {
+    const [row] = await conn.unsafe(
+      `SELECT compression_enabled FROM timescaledb_information.hypertables
+        WHERE hypertable_schema = coalesce($1, current_schema()) AND hypertable_name = $2`,
+      [this.opts.table.schema ?? null, this.opts.table.name],
+    );
+    const statements = timescalePolicyStatements(this.opts.table, settings, {
+      compressionEnabled: row?.compression_enabled === true,
+    });
+    if (statements.length === 0) return;
+    await conn.unsafe("BEGIN");
+    try {
+      for (const st of statements) await conn.unsafe(st);
+      await conn.unsafe("COMMIT");
+    } catch (err) {
+      await conn.unsafe("ROLLBACK").catch(() => {});
+      const e = err as { message?: string; code?: string };
+      const hint = timescaleHint(e);
+      throw new MigrationError(
+        `applying the TimescaleDB settings to ${this.#target} failed: ${e.code ? `${e.code}: ` : ""}` +
+          `${e.message ?? String(err)}${hint ? `; to fix: ${hint}` : ""}`,
+        { cause: err },
+      );
+    }
+    this.opts.log.info("timescaledb settings applied", { table: this.#target, ...settings });
   }
 
   async #isHypertable(conn: Sql): Promise<boolean> {

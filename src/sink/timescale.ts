@@ -1,0 +1,79 @@
+/**
+ * TimescaleDB policies from the settings: chunk interval, compression and
+ * retention. The statements are built here as text (pure, tested as such)
+ * and run by the migration runner after the migrations whenever
+ * ENABLE_TIMESCALE is on, so a changed setting takes effect at the next start.
+ */
+import type { TableName, TimescaleSettings } from "../config.ts";
+import { quoteTable } from "./client.ts";
+
+/** What the runner found on the server before building the statements. */
+export interface HypertableState {
+  /** Compression is already turned on for the hypertable (its segment/order settings are then kept). */
+  readonly compressionEnabled: boolean;
+}
+
+/** Columns compressed chunks are segmented by: the usual filters of a query. */
+export const COMPRESS_SEGMENT_BY = "device_id, sensor_type";
+/** Order inside a compressed segment. */
+export const COMPRESS_ORDER_BY = '"timestamp" DESC';
+
+/**
+ * The statements that bring the hypertable's policies in line with `settings`.
+ * A setting left unset changes nothing on the server. Intervals come validated
+ * from the configuration (`7 days`), so quoting them as literals is safe.
+ */
+export function timescalePolicyStatements(
+  table: TableName,
+  settings: TimescaleSettings,
+  state: HypertableState,
+): string[] {
+  const t = quoteTable(table);
+  const regclass = `'${t.replaceAll("'", "''")}'::regclass`;
+  const out: string[] = [];
+  if (settings.chunkInterval !== undefined) {
+    // Applies to chunks created from now on; existing chunks keep their size.
+    out.push(`SELECT set_chunk_time_interval(${regclass}, INTERVAL '${settings.chunkInterval}')`);
+  }
+  if (settings.compressAfter !== undefined) {
+    if (!state.compressionEnabled) {
+      out.push(
+        `ALTER TABLE ${t} SET (timescaledb.compress, ` +
+          `timescaledb.compress_segmentby = '${COMPRESS_SEGMENT_BY}', ` +
+          `timescaledb.compress_orderby = '${COMPRESS_ORDER_BY.replaceAll("'", "''")}')`,
+      );
+    }
+    // Remove and add: add_*_policy(if_not_exists) keeps an older interval.
+    out.push(`SELECT remove_compression_policy(${regclass}, if_exists => true)`);
+    out.push(`SELECT add_compression_policy(${regclass}, INTERVAL '${settings.compressAfter}')`);
+  }
+  if (settings.retainFor !== undefined) {
+    out.push(`SELECT remove_retention_policy(${regclass}, if_exists => true)`);
+    out.push(`SELECT add_retention_policy(${regclass}, INTERVAL '${settings.retainFor}')`);
+  }
+  return out;
+}
+
+/**
+ * What an operator should do about a failed TimescaleDB step, from the
+ * server's error (SQLSTATE and message); undefined when there is no better advice.
+ */
+export function timescaleHint(err: { code?: string; message?: string }): string | undefined {
+  const message = err.message ?? "";
+  if (/timescaledb extension is not installed|extension "timescaledb" is not available/i.test(message)) {
+    return "install TimescaleDB on the PostgreSQL server (package timescaledb-2-postgresql-<version>), " +
+      "add timescaledb to shared_preload_libraries and restart PostgreSQL, or set ENABLE_TIMESCALE=false";
+  }
+  if (/shared_preload_libraries|must be preloaded/i.test(message)) {
+    return "add timescaledb to shared_preload_libraries in postgresql.conf and restart PostgreSQL";
+  }
+  if (err.code === "42501") {
+    return "the database user may not create the extension: have a superuser run " +
+      "CREATE EXTENSION timescaledb; in this database once, then start again";
+  }
+  if (err.code === "42883") {
+    return "a TimescaleDB function is missing: the extension is older than 2.0 or not created in this database; " +
+      "upgrade it (ALTER EXTENSION timescaledb UPDATE) or create it";
+  }
+  return undefined;
+}

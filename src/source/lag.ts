@@ -1,0 +1,105 @@
+/**
+ * Consumer lag and pending entries per input stream, from XINFO GROUPS,
+ * refreshed on an interval (never per scrape), so that /metrics and the
+ * summary log line cost Redis nothing extra.
+ */
+import type { LagTotals } from "../stats.ts";
+import { sleep } from "../retry.ts";
+import type { Logger } from "../log.ts";
+import { describe } from "../errors.ts";
+import type { RedisClient } from "./redis.ts";
+
+/** One stream's backlog for the consumer group. */
+export interface StreamLag {
+  readonly stream: string;
+  /** Entries not yet delivered to the group (Redis ≥ 7); null when Redis cannot tell (after XDEL, say). */
+  readonly lag: number | null;
+  /** Entries delivered but not acknowledged. */
+  readonly pending: number;
+}
+
+/** What a refresh found. */
+export interface LagSnapshot extends LagTotals {
+  readonly streams: readonly StreamLag[];
+  /** When it was taken (ms), from the clock passed in. */
+  readonly at: number;
+}
+
+/** Reads one group's `lag` and `pending` out of an XINFO GROUPS reply (pure). */
+export function groupLag(reply: unknown, group: string): { lag: number | null; pending: number } | undefined {
+  if (!Array.isArray(reply)) return undefined;
+  for (const g of reply) {
+    if (!Array.isArray(g)) continue;
+    const info: Record<string, unknown> = {};
+    for (let i = 0; i + 1 < g.length; i += 2) info[String(g[i])] = g[i + 1];
+    if (String(info.name) !== group) continue;
+    const lag = info.lag === null || info.lag === undefined ? null : Number(info.lag);
+    return { lag: lag !== null && Number.isFinite(lag) ? lag : null, pending: Number(info.pending ?? 0) };
+  }
+  return undefined;
+}
+
+/** Keeps the latest {@link LagSnapshot} of the input streams. */
+export class LagMonitor {
+  #snapshot: LagSnapshot | undefined;
+
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly opts: {
+      readonly group: string;
+      /** The current input streams (discovery's list). */
+      readonly streams: () => readonly string[];
+      readonly intervalMs: number;
+      readonly log: Logger;
+      readonly now?: () => number;
+    },
+  ) {}
+
+  /** The last snapshot, or undefined before the first refresh succeeded. */
+  get snapshot(): LagSnapshot | undefined {
+    return this.#snapshot;
+  }
+
+  /** Totals of the last snapshot (for the summary line). */
+  totals(): LagTotals | undefined {
+    const s = this.#snapshot;
+    return s && { lag: s.lag, pending: s.pending };
+  }
+
+  /** Asks Redis once (one pipelined round trip for every stream). */
+  async refresh(): Promise<LagSnapshot> {
+    const keys = [...this.opts.streams()];
+    const streams: StreamLag[] = [];
+    if (keys.length > 0) {
+      const pipe = this.redis.pipeline();
+      for (const k of keys) pipe.xinfo("GROUPS", k);
+      const results = (await pipe.exec()) ?? [];
+      keys.forEach((stream, i) => {
+        const [err, reply] = results[i] ?? [null, undefined];
+        if (err) return; // the stream vanished since discovery: nothing to wait for
+        const found = groupLag(reply, this.opts.group);
+        if (found) streams.push({ stream, ...found });
+      });
+    }
+    // Streams whose lag Redis cannot tell are left out of the sum (their own gauge is absent).
+    let lag = 0, pending = 0;
+    for (const s of streams) {
+      pending += s.pending;
+      lag += s.lag ?? 0;
+    }
+    this.#snapshot = { streams, lag, pending, at: (this.opts.now ?? Date.now)() };
+    return this.#snapshot;
+  }
+
+  /** Refreshes every `intervalMs` until `signal` aborts; failures are logged at DEBUG and retried next time. */
+  async run(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      try {
+        await this.refresh();
+      } catch (err) {
+        this.opts.log.debug("consumer lag refresh failed", { error: describe(err) });
+      }
+      await sleep(this.opts.intervalMs, signal);
+    }
+  }
+}
