@@ -51,6 +51,10 @@ export interface Config {
   readonly retryMaxMs: number;
   readonly dbPoolSize: number;
   readonly writeConcurrency: number;
+  readonly maxMessageBytes: number;
+  readonly maxMessageFields: number;
+  readonly maxMetadataBytes: number;
+  readonly maxMetadataDepth: number;
 }
 
 /** Log levels accepted in `LOG_LEVEL` (any case; `WARN` is an alias of `WARNING`). */
@@ -230,6 +234,10 @@ function schemaFor(defaults: { hostname: string; pid: number }) {
     RETRY_MAX_MS: int(30_000, 10, 600_000),
     DB_POOL_SIZE: int(4, 2, 100),
     WRITE_CONCURRENCY: int(2, 1, 16),
+    MAX_MESSAGE_BYTES: int(65_536, 256, 67_108_864),
+    MAX_MESSAGE_FIELDS: int(1000, 4, 100_000),
+    MAX_METADATA_BYTES: int(16_384, 2, 16_777_216),
+    MAX_METADATA_DEPTH: int(32, 1, 1000),
   });
 }
 
@@ -344,6 +352,10 @@ export function loadConfig(
     retryMaxMs: e.RETRY_MAX_MS,
     dbPoolSize: e.DB_POOL_SIZE,
     writeConcurrency: e.WRITE_CONCURRENCY,
+    maxMessageBytes: e.MAX_MESSAGE_BYTES,
+    maxMessageFields: e.MAX_MESSAGE_FIELDS,
+    maxMetadataBytes: e.MAX_METADATA_BYTES,
+    maxMetadataDepth: e.MAX_METADATA_DEPTH,
   });
 }
 
