@@ -127,3 +127,9 @@ export const REPLACEMENT_CHAR = "\uFFFD";
 export function quoted(s: string): string {
   return s.length <= 64 ? JSON.stringify(s) : `${JSON.stringify(s.slice(0, 64))}… (${s.length} characters)`;
 }
+
+/** `s` on one line: control characters (line breaks, NUL, …) written as `\uXXXX` escapes. */
+export function oneLine(s: string): string {
+  // deno-lint-ignore no-control-regex
+  return s.replace(/[\u0000-\u001f\u007f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+}

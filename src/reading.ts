@@ -8,6 +8,7 @@ import {
   jsonTextProblem,
   messageOverLimits,
   metadataOverSize,
+  oneLine,
   quoted,
   REPLACEMENT_CHAR,
 } from "./input_limits.ts";
@@ -115,7 +116,7 @@ export function decode(entry: StreamEntry, limits: DecodeLimits = DEFAULT_LIMITS
   try {
     return decodeWithin(entry, limits);
   } catch (err) {
-    return { ok: false, reason: `message could not be decoded: ${String((err as Error)?.message ?? err)}` };
+    return { ok: false, reason: `message could not be decoded: ${oneLine(String((err as Error)?.message ?? err))}` };
   }
 }
 
@@ -189,7 +190,7 @@ function decodeWithin(entry: StreamEntry, limits: DecodeLimits): Decoded {
     } catch (err) {
       return {
         ok: false,
-        reason: `metadata is not valid JSON (${(err as Error).message}); expected a JSON object`,
+        reason: `metadata is not valid JSON (${oneLine((err as Error).message)}); expected a JSON object`,
       };
     }
     if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
