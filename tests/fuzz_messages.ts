@@ -276,7 +276,7 @@ export function generateMessages(seed: number, count: number): FuzzMessage[] {
       default: {
         kind = "random fields";
         f.length = 0;
-        const n = int(r, 0, 8);
+        const n = int(r, 1, 8); // Redis refuses an entry without fields
         for (let j = 0; j < n; j++) {
           const name = r() < 0.6 ? pick(r, ["value", "timestamp", "device_id", "metric", "metadata", "unit"]) : `k${j}`;
           f.push([name, r() < 0.5 ? randomBytes(r, int(r, 0, 40)) : pick(r, [...BAD_VALUES, ...GOOD_TIMES])]);
