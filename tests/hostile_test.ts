@@ -176,8 +176,8 @@ Deno.test(`fuzz (seed ${SEED}, ${COUNT} messages): decode never throws; a sound 
     } else {
       t.rejected++;
       assert.ok(d.reason.trim().length > 0, `${where}: empty reason`);
-      // deno-lint-ignore no-control-regex
       assert.ok(
+        // deno-lint-ignore no-control-regex
         !/[\u0000-\u001f]/.test(d.reason),
         `${where}: reason has a control character: ${d.reason.slice(0, 200)}`,
       );
