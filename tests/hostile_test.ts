@@ -14,6 +14,8 @@ import { deadLetterFields, originalFields, PACK_ABOVE_FIELDS } from "../src/sour
 import { fieldsToObject } from "../src/source/redis.ts";
 import { PostgresSink } from "../src/sink/writer.ts";
 import { loadMigrations, Migrator } from "../src/sink/migrate.ts";
+import { Buffer } from "node:buffer";
+import { StreamDiscovery } from "../src/source/discovery.ts";
 import { createWorld } from "./helpers.ts";
 import { silentLogger } from "./e2e_helpers.ts";
 import { asEntryFields, fuzzSeed, generateMessages } from "./fuzz_messages.ts";
@@ -236,5 +238,30 @@ Deno.test(`fuzz (seed ${SEED}): every reading the decoder accepts is stored; Pos
   for (const s of stored) {
     const want = byId.get(String(s.source_id))!.metadata;
     assert.deepEqual(s.metadata, JSON.parse(JSON.stringify(want)), `metadata of ${s.source_id}`);
+  }
+});
+
+Deno.test("a stream key that is not valid UTF-8 is named in one error and left alone; the others are consumed", async () => {
+  await using world = await createWorld();
+  const bad = Buffer.concat([Buffer.from(`${world.prefix}:dev`), Buffer.from([0xff]), Buffer.from(":temperature")]);
+  const good = `${world.prefix}:dev-ok:temperature`;
+  try {
+    await world.redis.xadd(bad, "*", "value", "1", "timestamp", TS);
+    await world.redis.xadd(good, "*", "value", "1", "timestamp", TS);
+    const errors: [string, Record<string, unknown> | undefined][] = [];
+    const log = { ...silentLogger, error: (m: string, f?: Record<string, unknown>) => void errors.push([m, f]) };
+    const discovery = new StreamDiscovery(world.redis, {
+      patterns: [`${world.prefix}:*`],
+      group: world.group,
+      deadLetterStream: world.deadLetterStream,
+      log,
+    });
+    assert.deepEqual(await discovery.refresh(), [good]);
+    assert.deepEqual(await discovery.refresh(), [good]);
+    assert.equal(errors.length, 1, JSON.stringify(errors));
+    assert.match(errors[0]![0], /key is not valid UTF-8/);
+    assert.equal(errors[0]![1]?.stream, `${world.prefix}:dev\uFFFD:temperature`);
+  } finally {
+    await world.redis.del(bad); // the world's own clean-up matches keys by text and would miss it
   }
 });
