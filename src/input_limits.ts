@@ -79,6 +79,8 @@ const QUOTE = 34, BACKSLASH = 92, U = 117, OPEN_OBJ = 123, OPEN_ARR = 91, CLOSE_
  * `undefined`. Only meaningful for text that JSON.parse accepted.
  */
 export function jsonTextProblem(raw: string, maxDepth: number): string | undefined {
+  // Fast path (nearly every message): no escapes, and too few brackets to nest too deep.
+  if (raw.indexOf("\\") < 0 && fewerBrackets(raw, maxDepth)) return undefined;
   let depth = 0, inString = false;
   for (let i = 0; i < raw.length; i++) {
     const c = raw.charCodeAt(i);
@@ -114,6 +116,14 @@ export function jsonTextProblem(raw: string, maxDepth: number): string | undefin
     }
   }
   return undefined;
+}
+
+/** True when `raw` has at most `max` opening brackets (`{` and `[` together). */
+function fewerBrackets(raw: string, max: number): boolean {
+  let n = 0;
+  for (let i = raw.indexOf("{"); i >= 0; i = raw.indexOf("{", i + 1)) if (++n > max) return false;
+  for (let i = raw.indexOf("["); i >= 0; i = raw.indexOf("[", i + 1)) if (++n > max) return false;
+  return true;
 }
 
 function unpaired(escape: string): string {
