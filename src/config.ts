@@ -55,6 +55,10 @@ export interface Config {
   readonly lagIntervalMs: number;
   /** TimescaleDB chunk, compression and retention settings (used with `enableTimescale`). */
   readonly timescale: TimescaleSettings;
+  readonly maxMessageBytes: number;
+  readonly maxMessageFields: number;
+  readonly maxMetadataBytes: number;
+  readonly maxMetadataDepth: number;
 }
 
 /** Optional TimescaleDB policies, each a PostgreSQL interval like `7 days`, or undefined for none. */
@@ -289,6 +293,10 @@ function schemaFor(defaults: { hostname: string; pid: number }) {
     TIMESCALE_CHUNK_INTERVAL: interval(),
     TIMESCALE_COMPRESS_AFTER: interval(),
     TIMESCALE_RETAIN_FOR: interval(),
+    MAX_MESSAGE_BYTES: int(65_536, 256, 67_108_864),
+    MAX_MESSAGE_FIELDS: int(1000, 4, 100_000),
+    MAX_METADATA_BYTES: int(16_384, 2, 16_777_216),
+    MAX_METADATA_DEPTH: int(32, 1, 1000),
   });
 }
 
@@ -461,6 +469,10 @@ export function loadConfig(
       compressAfter: e.TIMESCALE_COMPRESS_AFTER,
       retainFor: e.TIMESCALE_RETAIN_FOR,
     }),
+    maxMessageBytes: e.MAX_MESSAGE_BYTES,
+    maxMessageFields: e.MAX_MESSAGE_FIELDS,
+    maxMetadataBytes: e.MAX_METADATA_BYTES,
+    maxMetadataDepth: e.MAX_METADATA_DEPTH,
   });
 }
 

@@ -13,6 +13,7 @@ import { backoffDelay, type BackoffOptions, retry, RetryAbortedError, sleep } fr
 import type { Logger } from "./log.ts";
 import type { Outage } from "./outage.ts";
 import type { Stats } from "./stats.ts";
+import type { DecodeLimits } from "./input_limits.ts";
 
 /** Where dead letters go. */
 export interface DeadLetterSink {
@@ -34,6 +35,8 @@ export interface PipelineDeps {
   readonly processingIntervalMs: number;
   /** Batches written at the same time (each on its own connection). */
   readonly writers: number;
+  /** Caps on each entry (defaults when absent). */
+  readonly limits?: DecodeLimits;
   readonly now?: () => number;
 }
 
@@ -125,7 +128,7 @@ export class Pipeline {
         overLimit.push(d);
         continue;
       }
-      const decoded = decode(d);
+      const decoded = decode(d, this.deps.limits);
       if (decoded.ok) readings.push(decoded.reading);
       else letters.push({ entry: d, reason: decoded.reason });
     }

@@ -2,6 +2,16 @@
  * Stream entry → typed {@link Reading}, or a rejection with a reason a person
  * can act on. Pure: no I/O, no clock.
  */
+import {
+  type DecodeLimits,
+  DEFAULT_LIMITS,
+  jsonTextProblem,
+  messageOverLimits,
+  metadataOverSize,
+  oneLine,
+  quoted,
+  REPLACEMENT_CHAR,
+} from "./input_limits.ts";
 
 /** One entry of a Redis stream, fields already decoded to strings. */
 export interface StreamEntry {
@@ -86,16 +96,37 @@ function checkName(label: string, value: string | undefined, missing: string): s
     return new Reject(`${label} is ${length} characters long; at most ${MAX_NAME_LENGTH} are allowed`);
   }
   if (value.includes("\u0000")) return new Reject(`${label} contains a NUL character, which PostgreSQL cannot store`);
+  if (value.includes(REPLACEMENT_CHAR)) return new Reject(notUtf8(label));
   return value;
+}
+
+function notUtf8(label: string): string {
+  return `${label} contains U+FFFD: the message held bytes that are not valid UTF-8 (or that replacement character itself)`;
 }
 
 class Reject {
   constructor(readonly reason: string) {}
 }
 
-/** Decodes one stream entry, trusting message fields over what the key says. */
-export function decode(entry: StreamEntry): Decoded {
+/**
+ * Decodes one stream entry, trusting message fields over what the key says.
+ * Never throws: an entry that breaks the decoder is rejected with the error.
+ */
+export function decode(entry: StreamEntry, limits: DecodeLimits = DEFAULT_LIMITS): Decoded {
+  try {
+    return decodeWithin(entry, limits);
+  } catch (err) {
+    return { ok: false, reason: `message could not be decoded: ${oneLine(String((err as Error)?.message ?? err))}` };
+  }
+}
+
+function decodeWithin(entry: StreamEntry, limits: DecodeLimits): Decoded {
   const f = entry.fields;
+  const over = messageOverLimits(f, limits);
+  if (over !== undefined) return { ok: false, reason: over };
+  if (entry.stream.includes("\u0000")) {
+    return { ok: false, reason: `stream key contains a NUL character, which PostgreSQL cannot store` };
+  }
   const fromKey = parseStreamKey(entry.stream);
   const keyShape = `expected a field or a stream key like mqtt_stream:<device_id>:<sensor_type>`;
 
@@ -127,7 +158,7 @@ export function decode(entry: StreamEntry): Decoded {
   if (!DECIMAL_RE.test(rawValue.trim()) || !Number.isFinite(value)) {
     return {
       ok: false,
-      reason: `value ${JSON.stringify(rawValue)} is not a finite decimal number (expected e.g. 23.5 or -1.2e3)`,
+      reason: `value ${quoted(rawValue)} is not a finite decimal number (expected e.g. 23.5 or -1.2e3)`,
     };
   }
 
@@ -143,7 +174,7 @@ export function decode(entry: StreamEntry): Decoded {
     return {
       ok: false,
       reason: `timestamp ${
-        JSON.stringify(rawTime)
+        quoted(rawTime)
       } is not a valid ISO 8601 date-time (expected e.g. 2026-11-28T10:00:00.123456 or 2026-11-28T10:00:00+01:00)`,
     };
   }
@@ -151,25 +182,31 @@ export function decode(entry: StreamEntry): Decoded {
   let metadata: Record<string, unknown> | null = null;
   const rawMeta = f.metadata;
   if (rawMeta !== undefined && rawMeta.trim() !== "") {
+    const tooBig = metadataOverSize(rawMeta, limits);
+    if (tooBig !== undefined) return { ok: false, reason: tooBig };
     let parsed: unknown;
     try {
       parsed = JSON.parse(rawMeta);
     } catch (err) {
       return {
         ok: false,
-        reason: `metadata is not valid JSON (${(err as Error).message}); expected a JSON object`,
+        reason: `metadata is not valid JSON (${oneLine((err as Error).message)}); expected a JSON object`,
       };
     }
     if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
       const kind = parsed === null ? "null" : Array.isArray(parsed) ? "an array" : `a ${typeof parsed}`;
       return { ok: false, reason: `metadata is ${kind}; expected a JSON object` };
     }
-    if (rawMeta.includes("\\u0000")) {
-      return { ok: false, reason: `metadata contains \\u0000, which PostgreSQL cannot store in JSONB` };
-    }
+    const problem = jsonTextProblem(rawMeta, limits.maxMetadataDepth);
+    if (problem !== undefined) return { ok: false, reason: problem };
+    if (rawMeta.includes(REPLACEMENT_CHAR)) return { ok: false, reason: notUtf8("metadata") };
     metadata = parsed as Record<string, unknown>;
   }
   const unit = field(f, "unit");
+  if (unit?.includes("\u0000")) {
+    return { ok: false, reason: `unit contains a NUL character, which PostgreSQL cannot store` };
+  }
+  if (unit?.includes(REPLACEMENT_CHAR)) return { ok: false, reason: notUtf8("unit") };
   if (unit !== undefined) metadata = { ...(metadata ?? {}), unit };
 
   return {

@@ -11,6 +11,8 @@ export const REASON_CLASSES = [
   "bad_timestamp",
   "invalid_json",
   "bad_metadata",
+  "too_large",
+  "bad_encoding",
   "rejected_by_database",
   "max_deliveries",
   "other",
@@ -26,6 +28,9 @@ const RULES: readonly [RegExp, ReasonClass][] = [
   [/^(sensor_type|device_id) (is \d+ characters long|contains a NUL)/, "bad_identifier"],
   [/^value .* is not a finite decimal number/, "bad_value"],
   [/^timestamp .* is not a valid ISO 8601/, "bad_timestamp"],
+  [/^message (has \d+ fields|is .*bytes)/, "too_large"],
+  [/contains (U\+FFFD|a NUL character)/, "bad_encoding"],
+  [/^metadata is (at least )?\d+ bytes/, "too_large"],
   [/^metadata is not valid JSON/, "invalid_json"],
   [/^metadata /, "bad_metadata"],
 ];

@@ -64,6 +64,10 @@ Deno.test("loadConfig: defaults for every variable", () => {
     writeConcurrency: 2,
     lagIntervalMs: 10_000,
     timescale: { chunkInterval: undefined, compressAfter: undefined, retainFor: undefined },
+    maxMessageBytes: 65_536,
+    maxMessageFields: 1000,
+    maxMetadataBytes: 16_384,
+    maxMetadataDepth: 32,
   };
   assert.deepEqual(c, want);
 });
@@ -90,6 +94,10 @@ Deno.test("loadConfig: every variable set to a good value", () => {
     CONSUMER_GROUP_NAME: "writers",
     CONSUMER_NAME: "writer-a",
     BATCH_SIZE: " 1000 ",
+    MAX_MESSAGE_BYTES: "4096",
+    MAX_MESSAGE_FIELDS: "20",
+    MAX_METADATA_BYTES: "1024",
+    MAX_METADATA_DEPTH: "4",
     BATCH_TIMEOUT_SEC: "0.25",
     PROCESSING_INTERVAL_SEC: "1.5",
     STREAM_PATTERN: "mqtt_stream:*, mqtt:ingestion ,",
@@ -147,6 +155,10 @@ Deno.test("loadConfig: every variable set to a good value", () => {
     writeConcurrency: 3,
     lagIntervalMs: 2500,
     timescale: { chunkInterval: "1 day", compressAfter: "7 days", retainFor: "1 year" },
+    maxMessageBytes: 4096,
+    maxMessageFields: 20,
+    maxMetadataBytes: 1024,
+    maxMetadataDepth: 4,
   });
 });
 
@@ -244,6 +256,12 @@ Deno.test("loadConfig: each bad value gives one line naming the variable", async
     ["BATCH_SIZE", "1e3", /an integer/],
     ["BATCH_SIZE", "100001", /an integer from 1 to 100000/],
     ["BATCH_SIZE", "ten", /an integer/],
+    ["MAX_MESSAGE_BYTES", "255", /an integer from 256 to 67108864/],
+    ["MAX_MESSAGE_BYTES", "64k", /an integer/],
+    ["MAX_MESSAGE_FIELDS", "3", /an integer from 4 to 100000/],
+    ["MAX_METADATA_BYTES", "0", /an integer from 2 to 16777216/],
+    ["MAX_METADATA_DEPTH", "0", /an integer from 1 to 1000/],
+    ["MAX_METADATA_DEPTH", "1001", /an integer from 1 to 1000/],
     ["BATCH_TIMEOUT_SEC", "0", /a number of seconds from 0\.001 to 3600/],
     ["BATCH_TIMEOUT_SEC", "5s", /a number of seconds/],
     ["BATCH_TIMEOUT_SEC", "-1", /a number of seconds/],

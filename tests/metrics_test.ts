@@ -45,6 +45,12 @@ Deno.test("reasonClass maps every reason the service writes to one bounded label
     ["invalid_json", "s:dev:temp", { value: "1", timestamp: ts, metadata: "{x:1}" }],
     ["bad_metadata", "s:dev:temp", { value: "1", timestamp: ts, metadata: "[1]" }],
     ["bad_metadata", "s:dev:temp", { value: "1", timestamp: ts, metadata: '{"a":"\\u0000"}' }],
+    ["bad_metadata", "s:dev:temp", { value: "1", timestamp: ts, metadata: "[".repeat(40) + "]".repeat(40) }],
+    ["too_large", "s:dev:temp", { value: "1", timestamp: ts, note: "x".repeat(70_000) }],
+    ["too_large", "s:dev:temp", { value: "1", timestamp: ts, metadata: `{"a":"${"x".repeat(20_000)}"}` }],
+    ["bad_encoding", "s:dev:temp", { value: "1", timestamp: ts, unit: "a\u0000b" }],
+    ["bad_encoding", "s:dev:temp", { value: "1", timestamp: ts, metadata: '{"a":"\uFFFD"}' }],
+    ["bad_encoding", "s:dev\uFFFD:temp", { value: "1", timestamp: ts }],
   ];
   for (const [cls, stream, fields] of cases) {
     await t.step(`${cls}: ${JSON.stringify(fields).slice(0, 60)}`, () => {

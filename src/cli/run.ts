@@ -126,6 +126,12 @@ export async function runService(config: Config, opts: { stop?: AbortController 
     backoff: { initialMs: config.retryInitialMs, maxMs: config.retryMaxMs },
     processingIntervalMs: config.processingIntervalMs,
     writers: config.writeConcurrency,
+    limits: {
+      maxMessageBytes: config.maxMessageBytes,
+      maxMessageFields: config.maxMessageFields,
+      maxMetadataBytes: config.maxMetadataBytes,
+      maxMetadataDepth: config.maxMetadataDepth,
+    },
   });
 
   const httpStop = new AbortController();

@@ -5,7 +5,7 @@
  */
 import type { StreamEntry } from "../reading.ts";
 import { parseStreamKey } from "../reading.ts";
-import type { RedisClient } from "./redis.ts";
+import { type RedisClient, setOwnField } from "./redis.ts";
 
 /** An entry to dead-letter and why. */
 export interface DeadLetter {
@@ -33,6 +33,11 @@ export function deadLetterFields(letter: DeadLetter, nowMs: number): string[] {
   const { entry, reason } = letter;
   const f = entry.fields;
   const key = parseStreamKey(entry.stream);
+  const names = Object.keys(f);
+  // Past PACK_ABOVE_FIELDS the fields cannot each be an argument of the
+  // script (Redis's Lua unpacks at most about 8000 values): their values go
+  // into `original_fields` too, as {"names": [...], "values": [...]}.
+  const packed = names.length > PACK_ABOVE_FIELDS;
   const meta: Record<string, string> = {
     original_stream: entry.stream,
     original_id: entry.id,
@@ -41,16 +46,20 @@ export function deadLetterFields(letter: DeadLetter, nowMs: number): string[] {
     value: f.value ?? "",
     error: reason,
     failed_at: (nowMs / 1000).toFixed(3),
-    original_fields: JSON.stringify(Object.keys(f)),
+    original_fields: JSON.stringify(packed ? { names, values: names.map((n) => f[n]) } : names),
   };
   const out: string[] = [];
   for (const [k, v] of Object.entries(meta)) out.push(k, v);
+  if (packed) return out;
   for (const [k, v] of Object.entries(f)) {
-    if (!(k in meta)) out.push(k, v);
+    if (!Object.hasOwn(meta, k)) out.push(k, v);
     else if (meta[k] !== v) out.push(CLASH_PREFIX + k, v);
   }
   return out;
 }
+
+/** Entries with more fields than this keep them inside `original_fields` in their dead letter. */
+export const PACK_ABOVE_FIELDS = 2000;
 
 /** Rebuilds the original fields of a dead-letter entry (for replay). */
 export function originalFields(dead: Readonly<Record<string, string>>): Record<string, string> {
@@ -61,11 +70,23 @@ export function originalFields(dead: Readonly<Record<string, string>>): Record<s
     names = null;
   }
   const out: Record<string, string> = {};
+  const packed = names as { names?: unknown; values?: unknown } | null;
+  if (packed !== null && Array.isArray(packed.names) && Array.isArray(packed.values)) {
+    packed.names.forEach((n, i) => {
+      const v = (packed.values as unknown[])[i];
+      if (typeof n === "string" && typeof v === "string") setOwnField(out, n, v);
+    });
+    return out;
+  }
   if (Array.isArray(names)) {
     for (const n of names) {
       if (typeof n !== "string") continue;
-      const v = dead[CLASH_PREFIX + n] ?? dead[n];
-      if (v !== undefined) out[n] = v;
+      const v = Object.hasOwn(dead, CLASH_PREFIX + n)
+        ? dead[CLASH_PREFIX + n]
+        : Object.hasOwn(dead, n)
+        ? dead[n]
+        : undefined;
+      if (v !== undefined) setOwnField(out, n, v);
     }
     return out;
   }

@@ -52,7 +52,7 @@ export class StreamDiscovery {
       do {
         const [next, keys] = await this.redis.scan(cursor, "MATCH", p, "COUNT", 1000, "TYPE", "stream");
         cursor = next;
-        for (const k of keys) found.add(k);
+        for (const k of keys) if (this.#readableKey(k)) found.add(k);
       } while (cursor !== "0");
     }
     found.delete(this.opts.deadLetterStream);
@@ -69,6 +69,19 @@ export class StreamDiscovery {
     for (const s of gone) this.#grouped.delete(s);
     this.#streams = usable;
     return usable;
+  }
+
+  /**
+   * A key that is not valid UTF-8 arrives with U+FFFD in place of its bad
+   * bytes and names no existing stream: say so once, and leave it alone.
+   */
+  #readableKey(key: string): boolean {
+    if (!key.includes("\uFFFD")) return true;
+    if (!this.#badKeys.has(key)) {
+      this.opts.log.error("cannot consume stream: its key is not valid UTF-8 (rename it)", { stream: key });
+      this.#badKeys.add(key);
+    }
+    return false;
   }
 
   async #ensureGroup(key: string, create: boolean): Promise<boolean> {
