@@ -134,6 +134,10 @@ export function isTlsError(err: unknown): boolean {
 /** What to change when a TLS error occurs, or undefined for other errors. */
 export function tlsHint(err: unknown): string | undefined {
   const code = typeof err === "object" && err !== null ? (err as { code?: unknown }).code : undefined;
+  const message = typeof err === "object" && err !== null ? String((err as { message?: unknown }).message) : "";
+  if (message.includes("before secure TLS connection was established")) {
+    return "the server closed the connection during the TLS handshake: does it accept TLS on that port?";
+  }
   if (typeof code !== "string") return undefined;
   if (CERT_CODES.has(code)) {
     return "the server's certificate is not signed by a trusted CA: set REDIS_TLS_CA_FILE (Redis) or sslrootcert " +

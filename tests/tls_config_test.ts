@@ -164,6 +164,10 @@ Deno.test("TLS settings", async (t) => {
         [err("ERR_TLS_CERT_ALTNAME_INVALID", "Hostname/IP does not match"), /verify-ca/],
         [err("CERT_HAS_EXPIRED", "certificate has expired"), /validity period/],
         [
+          err("ECONNRESET", "Client network socket disconnected before secure TLS connection was established"),
+          /closed the connection during the TLS handshake/,
+        ],
+        [
           err("ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED", "received fatal alert: CertificateRequired"),
           /REDIS_TLS_CERT_FILE and REDIS_TLS_KEY_FILE.*sslcert and sslkey/,
         ],

@@ -7,7 +7,15 @@
  * error within a bound, never a hang, and never a dead letter.
  */
 import assert from "node:assert/strict";
-import { addEntries, pendingCount, spawnService, uniqueName, waitFor } from "./helpers.ts";
+import {
+  addEntries,
+  DATABASE_URL as PLAIN_DATABASE_URL,
+  pendingCount,
+  REDIS_URL as PLAIN_REDIS_URL,
+  spawnService,
+  uniqueName,
+  waitFor,
+} from "./helpers.ts";
 import { exitWithin, freePort, message, stopService } from "./e2e_helpers.ts";
 import { makePki, missingTools, startTlsPostgres, startTlsRedis } from "./tls_helpers.ts";
 
@@ -223,6 +231,20 @@ Deno.test({
           const off = await cli(["health"], { ...good, DATABASE_URL: dbUrl({}) });
           assert.equal(off.code, 1, "the server refuses connections without TLS");
           assert.match(off.stderr, /postgres: 28000: .*no encryption/);
+        });
+
+        await t.step("TLS to the plain (non-TLS) test services: a clear error within a bound, not a hang", async () => {
+          const redisPlain = new URL(PLAIN_REDIS_URL);
+          redisPlain.protocol = "rediss:";
+          const pgPlain = new URL(PLAIN_DATABASE_URL);
+          pgPlain.searchParams.set("sslmode", "verify-full");
+          pgPlain.searchParams.set("sslrootcert", pki.ca);
+          const out = await cli(["health"], { HTTP_PORT: "0", REDIS_URL: redisPlain.href, DATABASE_URL: pgPlain.href });
+          assert.equal(out.code, 1, out.stderr);
+          assert.deepEqual(healthReport(out.stdout), { running: null, redis: false, database: false, stats: null });
+          assert.match(out.stderr, /^db-writer: redis at .*\(TLS is on: does that port serve TLS\?\)$/m);
+          // A server with ssl=off closes the handshake; one with its own certificate fails the CA check.
+          assert.match(out.stderr, /^db-writer: postgres: .*(during the TLS handshake|not signed by a trusted CA)/m);
         });
 
         await t.step("a server that requires a client certificate, and none given: a clear error", async () => {

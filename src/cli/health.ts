@@ -49,7 +49,9 @@ export async function runHealth(config: Config): Promise<number> {
     const report: HealthReport = { running: instance.running, ...deps, stats: instance.stats };
     printLine(JSON.stringify(report));
     if (!report.redis) {
-      printError(`db-writer: redis at ${config.redis.host}:${config.redis.port}: ${reason(redisError)}`);
+      const where = `${config.redis.host}:${config.redis.port}`;
+      const tlsNote = config.redis.tls && redisError === undefined ? " (TLS is on: does that port serve TLS?)" : "";
+      printError(`db-writer: redis at ${where}: ${reason(redisError)}${tlsNote}`);
     }
     if (!report.database) printError(`db-writer: postgres: ${reason(databaseError)}`);
     return report.redis && report.database && report.running !== false ? 0 : 1;
