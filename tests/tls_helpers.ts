@@ -305,7 +305,7 @@ export async function startTlsPostgres(pki: Pki, user: string, password: string)
     await as(`${bin}/pg_ctl`, ["-D", data, "-l", `${dir}/log`, "-w", "-t", "60", "start"]);
     started = true;
     const psql = (db: string, sql: string) =>
-      as("psql", [
+      as(`${bin}/psql`, [
         "-X",
         "-q",
         "-v",
