@@ -5,6 +5,7 @@
 import { z } from "zod";
 import { parseEnv } from "node:util";
 import { ConfigError } from "./errors.ts";
+import { databaseSslParams, SSL_MODES } from "./tls.ts";
 
 /** Connection settings for Redis, from `REDIS_URL` or the four `REDIS_*` variables. */
 export interface RedisSettings {
@@ -14,6 +15,12 @@ export interface RedisSettings {
   readonly username?: string;
   readonly password?: string;
   readonly tls: boolean;
+  /** PEM file of the CA(s) that sign the server's certificate (`REDIS_TLS_CA_FILE`); system CAs when unset. */
+  readonly tlsCaFile?: string;
+  /** PEM client certificate (`REDIS_TLS_CERT_FILE`), for servers that require one. */
+  readonly tlsCertFile?: string;
+  /** PEM private key of the client certificate (`REDIS_TLS_KEY_FILE`). */
+  readonly tlsKeyFile?: string;
 }
 
 /** The target table, validated as plain SQL identifiers. */
@@ -166,14 +173,69 @@ function databaseUrl(def: string) {
   return z.string().trim().optional().transform((v, ctx) => {
     // The previous service's SQLAlchemy form (postgresql+psycopg://…) names a driver; drop it.
     const s = (v === undefined || v === "" ? def : v).replace(/^(postgres(?:ql)?)\+[a-z0-9_]+:\/\//i, "$1://");
+    let u: URL;
     try {
-      const u = new URL(s);
+      u = new URL(s);
       if (u.protocol !== "postgres:" && u.protocol !== "postgresql:") throw new Error();
     } catch {
       ctx.addIssue({ code: "custom", message: "a URL like postgres://user:password@host:5432/dbname" });
       return z.NEVER;
     }
+    for (const problem of databaseSslProblems(u)) ctx.addIssue({ code: "custom", message: problem });
     return s;
+  });
+}
+
+/** Problems with the TLS parameters of a PostgreSQL URL (sslmode, sslrootcert, sslcert, sslkey). */
+function databaseSslProblems(u: URL): string[] {
+  const p = databaseSslParams(u);
+  const problems: string[] = [];
+  if (p.rawMode !== undefined && !(SSL_MODES as readonly string[]).includes(p.rawMode)) {
+    problems.push(`sslmode to be one of ${SSL_MODES.join(", ")} (got ${JSON.stringify(p.rawMode)})`);
+  }
+  const files: [string, string | undefined][] = [
+    ["sslrootcert", p.rootCert === "system" ? undefined : p.rootCert],
+    ["sslcert", p.cert],
+    ["sslkey", p.key],
+  ];
+  for (const [name, path] of files) {
+    const problem = path === undefined ? undefined : pemFileProblem(path);
+    if (problem) problems.push(`${name} to be a readable PEM file, but for ${JSON.stringify(path)} ${problem}`);
+  }
+  if (Boolean(p.cert) !== Boolean(p.key)) problems.push("sslcert and sslkey to be given together");
+  return problems;
+}
+
+/**
+ * Where the service and the binary may read TLS files: deno.json grants read access to these
+ * (`certs` relative to the working directory, beside `.env`) and to nothing else but `.env`
+ * and the migrations.
+ */
+export const TLS_FILE_DIRS = "./certs (beside .env) or /etc/db-writer";
+
+/** Why `path` cannot serve as a PEM file (e.g. "cannot read it: …"), or undefined when it can. */
+function pemFileProblem(path: string): string | undefined {
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(path);
+  } catch (err) {
+    if (err instanceof Deno.errors.NotCapable) {
+      return `cannot read it: db-writer may read TLS files only under ${TLS_FILE_DIRS}; move the file there`;
+    }
+    return `cannot read it: ${(err as Error).message}`;
+  }
+  return text.includes("-----BEGIN ") ? undefined : "it holds no PEM block (-----BEGIN …)";
+}
+
+function pemFile() {
+  return z.string().trim().optional().transform((v, ctx) => {
+    if (v === undefined || v === "") return undefined;
+    const problem = pemFileProblem(v);
+    if (problem) {
+      ctx.addIssue({ code: "custom", message: `a readable PEM file, but ${problem}` });
+      return z.NEVER;
+    }
+    return v;
   });
 }
 
@@ -297,6 +359,11 @@ function schemaFor(defaults: { hostname: string; pid: number }) {
     MAX_MESSAGE_FIELDS: int(1000, 4, 100_000),
     MAX_METADATA_BYTES: int(16_384, 2, 16_777_216),
     MAX_METADATA_DEPTH: int(32, 1, 1000),
+    REDIS_USERNAME: text(),
+    REDIS_TLS: bool(false),
+    REDIS_TLS_CA_FILE: pemFile(),
+    REDIS_TLS_CERT_FILE: pemFile(),
+    REDIS_TLS_KEY_FILE: pemFile(),
   });
 }
 
@@ -389,6 +456,7 @@ function crossProblems(env: Readonly<Record<string, string | undefined>>): strin
       `WRITE_CONCURRENCY: got ${writers}, expected less than DB_POOL_SIZE (${pool}), which also serves health checks`,
     );
   }
+  problems.push(...redisTlsProblems(env));
   const dead = env.DEAD_LETTER_STREAM?.trim() || "mqtt_stream:failed";
   const patterns = (env.STREAM_PATTERN?.trim() || "mqtt_stream:*").split(",").map((s) => s.trim());
   if (patterns.includes(dead)) {
@@ -411,6 +479,28 @@ function crossProblems(env: Readonly<Record<string, string | undefined>>): strin
   return problems;
 }
 
+/** REDIS_TLS_* files given while TLS is off, or a client certificate without its key. */
+function redisTlsProblems(env: Readonly<Record<string, string | undefined>>): string[] {
+  const problems: string[] = [];
+  const set = (name: string) => (env[name]?.trim() ?? "") !== "";
+  const url = env.REDIS_URL?.trim() ?? "";
+  const flag = env.REDIS_TLS?.trim().toLowerCase() ?? "";
+  // undefined: REDIS_TLS itself is invalid and reported on its own.
+  const tls = url !== "" ? /^rediss:/i.test(url) : flag === "" || FALSE.has(flag) ? false : TRUE.has(flag) || undefined;
+  for (const name of ["REDIS_TLS_CA_FILE", "REDIS_TLS_CERT_FILE", "REDIS_TLS_KEY_FILE"]) {
+    if (set(name) && tls === false) {
+      problems.push(
+        `${name}: got ${shown(name, env[name])}, expected TLS to be on (a rediss:// REDIS_URL, or REDIS_TLS=true)`,
+      );
+    }
+  }
+  if (tls !== false && set("REDIS_TLS_CERT_FILE") !== set("REDIS_TLS_KEY_FILE")) {
+    const missing = set("REDIS_TLS_CERT_FILE") ? "REDIS_TLS_KEY_FILE" : "REDIS_TLS_CERT_FILE";
+    problems.push(`${missing}: got nothing, expected a PEM file: a client certificate and its key go together`);
+  }
+  return problems;
+}
+
 /**
  * Validates an environment into a frozen {@link Config}.
  * @throws {ConfigError} listing every problem, one line per variable.
@@ -428,12 +518,18 @@ export function loadConfig(
   if (!parsed.success || problems.length > 0) throw new ConfigError(problems);
   const e = parsed.data;
 
-  const redis: RedisSettings = e.REDIS_URL ?? {
-    host: e.REDIS_HOST ?? "localhost",
-    port: e.REDIS_PORT,
-    db: e.REDIS_DB,
-    password: e.REDIS_PASSWORD,
-    tls: false,
+  const redis: RedisSettings = {
+    ...(e.REDIS_URL ?? {
+      host: e.REDIS_HOST ?? "localhost",
+      port: e.REDIS_PORT,
+      db: e.REDIS_DB,
+      ...(e.REDIS_USERNAME ? { username: e.REDIS_USERNAME } : {}),
+      password: e.REDIS_PASSWORD,
+      tls: e.REDIS_TLS,
+    }),
+    ...(e.REDIS_TLS_CA_FILE ? { tlsCaFile: e.REDIS_TLS_CA_FILE } : {}),
+    ...(e.REDIS_TLS_CERT_FILE ? { tlsCertFile: e.REDIS_TLS_CERT_FILE } : {}),
+    ...(e.REDIS_TLS_KEY_FILE ? { tlsKeyFile: e.REDIS_TLS_KEY_FILE } : {}),
   };
   return Object.freeze({
     redis: Object.freeze(redis),

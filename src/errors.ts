@@ -4,6 +4,8 @@
  * entries pending so they are redelivered and eventually dead-lettered.
  */
 
+import { isTlsError, tlsHint } from "./tls.ts";
+
 /** A configuration problem; `problems` holds one human-readable line each. */
 export class ConfigError extends Error {
   override name = "ConfigError";
@@ -127,6 +129,9 @@ export function classify(err: unknown, depth = 0): FailureKind {
     return "unknown";
   }
   if (p.code && TRANSIENT_NODE_CODES.has(p.code)) return "transient";
+  // A refused certificate or handshake is a setting an operator fixes, like
+  // SQLSTATE class 28: wait for it, never blame (dead-letter) the data.
+  if (isTlsError(err)) return "transient";
   if (p.name === "MaxRetriesPerRequestError" || p.name === "AbortError" || p.name === "TimeoutError") {
     return "transient";
   }
@@ -157,5 +162,6 @@ export function describe(err: unknown): string {
     ? ` [constraint ${(err as { constraint_name: string }).constraint_name}]`
     : "";
   const prefix = state ? `${state}: ` : p.code ? `${p.code}: ` : "";
-  return `${prefix}${p.message}${detail}${constraint}`;
+  const hint = tlsHint(err);
+  return `${prefix}${p.message}${detail}${constraint}${hint ? `; ${hint}` : ""}`;
 }

@@ -12,12 +12,13 @@ export interface HealthReport {
   stats: Record<string, number> | null;
 }
 
-/** Pings both services concurrently. */
+/** Pings both services concurrently; `onDatabaseError` learns why PostgreSQL failed. */
 export async function checkDependencies(
   redis: RedisClient,
   sql: Sql,
   timeoutMs = 2000,
+  onDatabaseError?: (err: unknown) => void,
 ): Promise<{ redis: boolean; database: boolean }> {
-  const [r, d] = await Promise.all([pingRedis(redis, timeoutMs), pingPostgres(sql, timeoutMs)]);
+  const [r, d] = await Promise.all([pingRedis(redis, timeoutMs), pingPostgres(sql, timeoutMs, onDatabaseError)]);
   return { redis: r, database: d };
 }

@@ -101,7 +101,7 @@ export async function createWorld(): Promise<World> {
 const ROOT = new URL("../", import.meta.url).pathname;
 
 /** Files the service reads relative to its working directory (the rest are relative to the project). */
-const CWD_RELATIVE = new Set([".env"]);
+const CWD_RELATIVE = new Set([".env", "certs"]);
 
 /**
  * The arguments of deno.json's `start` task, so that every test that runs the

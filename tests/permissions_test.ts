@@ -57,8 +57,8 @@ Deno.test("no service task grants everything of a kind", () => {
     );
     assert.deepEqual(
       flagValue(flags, "--allow-read"),
-      [".env", "db/migrations"],
-      `${task}: only .env and the migrations`,
+      [".env", "db/migrations", "certs", "/etc/db-writer"],
+      `${task}: only .env, the migrations and the two places for TLS files`,
     );
   }
 });
@@ -133,4 +133,31 @@ Deno.test("with exactly the start task's permissions: migrate, health, dlq and s
     ok(await runCli(["simulate", "--count", "3", "--prefix", world.prefix, "--seed", "1"], env), "simulate");
     ok(await runCli(["dlq", "list"], env), "dlq list");
   });
+});
+
+Deno.test("with exactly the start task's permissions: TLS files are read from ./certs, elsewhere a clear config error", async () => {
+  const cwd = await Deno.makeTempDir({ prefix: "db-writer-perm-" });
+  const outside = await Deno.makeTempDir({ prefix: "db-writer-perm-outside-" });
+  try {
+    const pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+    await Deno.mkdir(`${cwd}/certs`);
+    await Deno.writeTextFile(`${cwd}/certs/ca.pem`, pem);
+    await Deno.writeTextFile(`${outside}/ca.pem`, pem);
+    const env = { REDIS_TLS: "true", REDIS_TLS_CA_FILE: `${outside}/ca.pem`, HTTP_PORT: "0" };
+    const refused = await runCli(["health"], env, { cwd });
+    assert.equal(refused.code, 2, refused.stderr);
+    assert.match(
+      refused.stderr,
+      /REDIS_TLS_CA_FILE: .*may read TLS files only under \.\/certs \(beside \.env\) or \/etc\/db-writer/,
+    );
+    // Inside ./certs the file passes the configuration check (the connection then fails: no TLS server here).
+    const inside = await runCli(["health"], { ...env, REDIS_TLS_CA_FILE: `${cwd}/certs/ca.pem`, REDIS_PORT: "1" }, {
+      cwd,
+    });
+    assert.doesNotMatch(inside.stderr, /REDIS_TLS_CA_FILE|NotCapable|Requires read access/, inside.stderr);
+    assert.equal(inside.code, 1, inside.stderr);
+  } finally {
+    await Deno.remove(cwd, { recursive: true });
+    await Deno.remove(outside, { recursive: true });
+  }
 });

@@ -3,7 +3,8 @@
  * (on HTTP_PORT) for its state and stats, prints JSON, exits 0 when healthy.
  */
 import type { Config } from "../config.ts";
-import { printLine } from "../log.ts";
+import { printError, printLine } from "../log.ts";
+import { describe } from "../errors.ts";
 import { checkDependencies, type HealthReport } from "../health.ts";
 import { closeRedis, connectRedis, startConnecting } from "../source/redis.ts";
 import { closePostgres, connectPostgres } from "../sink/client.ts";
@@ -20,14 +21,26 @@ async function askRunningInstance(host: string, port: number): Promise<Pick<Heal
   }
 }
 
-/** Prints the health report; resolves with 0 (healthy) or 1. */
+/**
+ * Prints the health report; resolves with 0 (healthy) or 1. Why a service
+ * failed goes to stderr, so stdout stays one JSON document.
+ */
 export async function runHealth(config: Config): Promise<number> {
-  const redis = connectRedis(config.redis, { name: "db-writer:health", commandTimeoutMs: 3000 });
+  let redisError: unknown, databaseError: unknown;
+  const redis = connectRedis(config.redis, {
+    name: "db-writer:health",
+    commandTimeoutMs: 3000,
+    onError: (err) => {
+      redisError ??= err;
+    },
+  });
   startConnecting(redis);
   const sql = connectPostgres(config.databaseUrl, { max: 2, connectTimeoutSec: 3 });
   try {
     const [deps, instance] = await Promise.all([
-      checkDependencies(redis, sql, 3000),
+      checkDependencies(redis, sql, 3000, (err) => {
+        databaseError = err;
+      }),
       config.httpPort === 0 ? Promise.resolve({ running: null, stats: null }) : askRunningInstance(
         ["0.0.0.0", "::", ""].includes(config.httpHost) ? "127.0.0.1" : config.httpHost,
         config.httpPort,
@@ -35,8 +48,18 @@ export async function runHealth(config: Config): Promise<number> {
     ]);
     const report: HealthReport = { running: instance.running, ...deps, stats: instance.stats };
     printLine(JSON.stringify(report));
+    if (!report.redis) {
+      const where = `${config.redis.host}:${config.redis.port}`;
+      const tlsNote = config.redis.tls && redisError === undefined ? " (TLS is on: does that port serve TLS?)" : "";
+      printError(`db-writer: redis at ${where}: ${reason(redisError)}${tlsNote}`);
+    }
+    if (!report.database) printError(`db-writer: postgres: ${reason(databaseError)}`);
     return report.redis && report.database && report.running !== false ? 0 : 1;
   } finally {
     await Promise.all([closeRedis(redis), closePostgres(sql, 1).catch(() => {})]);
   }
+}
+
+function reason(err: unknown): string {
+  return err === undefined ? "no answer within 3 s" : describe(err);
 }

@@ -5,6 +5,7 @@
  * "max retries per request" message.
  */
 import type { RedisSettings } from "../config.ts";
+import { describe } from "../errors.ts";
 import { closeRedis, connectRedis, type RedisClient, startConnecting } from "../source/redis.ts";
 
 /** Runs `fn` with a fresh connection named `name`; always closes it. */
@@ -27,7 +28,7 @@ export async function withRedis<T>(
   } catch (err) {
     if (connectionError && (err as Error).name === "MaxRetriesPerRequestError") {
       throw new Error(
-        `cannot reach Redis at ${settings.host}:${settings.port} (db ${settings.db}): ${connectionError.message}`,
+        `cannot reach Redis at ${settings.host}:${settings.port} (db ${settings.db}): ${describe(connectionError)}`,
         { cause: err },
       );
     }

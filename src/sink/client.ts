@@ -4,13 +4,20 @@
 import postgres from "postgres";
 import type { TableName } from "../config.ts";
 import { succeedsWithin } from "../retry.ts";
+import { postgresTls } from "../tls.ts";
 
 /** A connection pool with tagged-template and `unsafe` queries. */
 export type Sql = postgres.Sql;
 
-/** Opens a lazily-connecting pool; nothing touches the network until the first query. */
+/**
+ * Opens a lazily-connecting pool; nothing touches the network until the first
+ * query. TLS follows the URL's `sslmode`, `sslrootcert`, `sslcert`, `sslkey`.
+ * @throws {Error} when a TLS file named in the URL cannot be read.
+ */
 export function connectPostgres(url: string, opts: { max?: number; connectTimeoutSec?: number } = {}): Sql {
-  return postgres(url, {
+  const tls = postgresTls(url);
+  return postgres(tls.url, {
+    ssl: tls.ssl,
     max: opts.max ?? 4,
     connect_timeout: opts.connectTimeoutSec ?? 10,
     idle_timeout: 60,
@@ -31,7 +38,13 @@ export function quoteTable(table: TableName): string {
   return table.schema ? `${q(table.schema)}.${q(table.name)}` : q(table.name);
 }
 
-/** Answers whether the database responds, within `timeoutMs`. */
-export function pingPostgres(sql: Sql, timeoutMs = 2000): Promise<boolean> {
-  return succeedsWithin(sql`select 1`.execute(), timeoutMs);
+/** Answers whether the database responds, within `timeoutMs`; `onError` learns why not. */
+export function pingPostgres(sql: Sql, timeoutMs = 2000, onError?: (err: unknown) => void): Promise<boolean> {
+  return succeedsWithin(
+    sql`select 1`.execute().catch((err) => {
+      onError?.(err);
+      throw err;
+    }),
+    timeoutMs,
+  );
 }

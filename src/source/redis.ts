@@ -6,11 +6,15 @@
 import { Redis } from "ioredis";
 import type { RedisSettings } from "../config.ts";
 import { succeedsWithin } from "../retry.ts";
+import { redisTlsOptions } from "../tls.ts";
 
 /** A Redis connection. */
 export type RedisClient = Redis;
 
-/** Opens a connection; `onError` receives connection errors (never thrown). */
+/**
+ * Opens a connection; `onError` receives connection errors (never thrown).
+ * @throws {Error} when a TLS file named in the settings cannot be read.
+ */
 export function connectRedis(
   settings: RedisSettings,
   opts: { name: string; commandTimeoutMs?: number; onError?: (err: Error) => void },
@@ -21,7 +25,7 @@ export function connectRedis(
     db: settings.db,
     username: settings.username,
     password: settings.password,
-    tls: settings.tls ? {} : undefined,
+    tls: redisTlsOptions(settings),
     connectionName: opts.name,
     connectTimeout: 10_000,
     commandTimeout: opts.commandTimeoutMs,
@@ -32,6 +36,11 @@ export function connectRedis(
     retryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 10), 2_000),
   });
   client.on("error", (err: Error) => opts.onError?.(err));
+  // A TLS socket the server closes with an alert (e.g. no client certificate)
+  // can report a second error (EPIPE for a write in flight) after ioredis
+  // has stopped listening to it, which would crash the process: ioredis has
+  // seen the first one and reconnects, so later ones are dropped.
+  client.on("connect", () => client.stream?.on("error", () => {}));
   return client;
 }
 
