@@ -14,6 +14,14 @@ export interface RedisSettings {
   readonly username?: string;
   readonly password?: string;
   readonly tls: boolean;
+  /** Seed nodes of a Redis Cluster (REDIS_CLUSTER_NODES); absent for a single server. */
+  readonly cluster?: readonly RedisNode[];
+}
+
+/** One `host:port` of REDIS_CLUSTER_NODES. */
+export interface RedisNode {
+  readonly host: string;
+  readonly port: number;
 }
 
 /** The target table, validated as plain SQL identifiers. */
@@ -147,6 +155,30 @@ function redisUrl() {
   });
 }
 
+function clusterNodes() {
+  return z.string().trim().optional().transform((v, ctx): RedisNode[] | undefined => {
+    if (v === undefined || v === "") return undefined;
+    const nodes: RedisNode[] = [];
+    for (const item of v.split(",").map((s) => s.trim()).filter((s) => s !== "")) {
+      const m = /^(?:\[([^\]]+)\]|([^\s:/@]+)):(\d{1,5})$/.exec(item);
+      const port = m ? Number(m[3]) : 0;
+      if (!m || port < 1 || port > 65535) {
+        ctx.addIssue({
+          code: "custom",
+          message: "a comma-separated list of host:port seed nodes (e.g. 10.0.0.1:7000)",
+        });
+        return z.NEVER;
+      }
+      nodes.push(Object.freeze({ host: m[1] ?? m[2]!, port }));
+    }
+    if (nodes.length === 0) {
+      ctx.addIssue({ code: "custom", message: "a comma-separated list of host:port seed nodes (e.g. 10.0.0.1:7000)" });
+      return z.NEVER;
+    }
+    return nodes;
+  });
+}
+
 function databaseUrl(def: string) {
   return z.string().trim().optional().transform((v, ctx) => {
     // The previous service's SQLAlchemy form (postgresql+psycopg://…) names a driver; drop it.
@@ -204,6 +236,7 @@ function schemaFor(defaults: { hostname: string; pid: number }) {
     REDIS_PORT: int(6379, 1, 65535),
     REDIS_DB: int(0, 0, 15),
     REDIS_PASSWORD: z.string().optional().transform((v) => (v === "" ? undefined : v)),
+    REDIS_CLUSTER_NODES: clusterNodes(),
     DATABASE_URL: databaseUrl("postgres://postgres@localhost:5432/postgres"),
     CONSUMER_GROUP_NAME: name("db_writer"),
     CONSUMER_NAME: name(`${defaults.hostname}-${defaults.pid}`),
@@ -289,6 +322,15 @@ function crossProblems(env: Readonly<Record<string, string | undefined>>): strin
       }, expected not to name the dead-letter stream ${JSON.stringify(dead)} (it is never consumed)`,
     );
   }
+  const cluster = env.REDIS_CLUSTER_NODES?.trim() ?? "";
+  const urlDb = /^rediss?:\/\/[^/]*\/(\d+)$/i.exec(env.REDIS_URL?.trim() ?? "")?.[1];
+  const db = env.REDIS_URL?.trim() ? urlDb : env.REDIS_DB?.trim();
+  if (cluster !== "" && db !== undefined && db !== "" && /^\d+$/.test(db) && Number(db) !== 0) {
+    problems.push(
+      `${env.REDIS_URL?.trim() ? "REDIS_URL" : "REDIS_DB"}: got database ${db}, expected 0 with REDIS_CLUSTER_NODES ` +
+        "(a Redis Cluster has only database 0)",
+    );
+  }
   return problems;
 }
 
@@ -309,13 +351,23 @@ export function loadConfig(
   if (!parsed.success || problems.length > 0) throw new ConfigError(problems);
   const e = parsed.data;
 
-  const redis: RedisSettings = e.REDIS_URL ?? {
+  const server: RedisSettings = e.REDIS_URL ?? {
     host: e.REDIS_HOST ?? "localhost",
     port: e.REDIS_PORT,
     db: e.REDIS_DB,
     password: e.REDIS_PASSWORD,
     tls: false,
   };
+  // Cluster mode: the seed nodes replace host and port; credentials and TLS
+  // (from REDIS_URL or REDIS_PASSWORD) apply to every node.
+  const redis: RedisSettings = e.REDIS_CLUSTER_NODES
+    ? {
+      ...server,
+      host: e.REDIS_CLUSTER_NODES[0]!.host,
+      port: e.REDIS_CLUSTER_NODES[0]!.port,
+      cluster: Object.freeze(e.REDIS_CLUSTER_NODES),
+    }
+    : server;
   return Object.freeze({
     redis: Object.freeze(redis),
     databaseUrl: e.DATABASE_URL,

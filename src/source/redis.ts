@@ -1,20 +1,43 @@
 /**
  * Redis connections (ioredis behind this one module). Reconnects forever
  * with capped backoff; commands fail fast while disconnected so the caller's
- * retry loop, not the driver, decides what to do.
+ * retry loop, not the driver, decides what to do. With REDIS_CLUSTER_NODES
+ * the connection is a Redis Cluster client that routes each command to the
+ * node owning its key.
  */
-import { Redis } from "ioredis";
+import { Cluster, Redis } from "ioredis";
 import type { RedisSettings } from "../config.ts";
 import { succeedsWithin } from "../retry.ts";
 
-/** A Redis connection. */
-export type RedisClient = Redis;
+/** A Redis connection: to one server, or to a cluster. */
+export type RedisClient = Redis | Cluster;
+
+/** A connection to one Redis server (one node of a cluster, say). */
+export type RedisServer = Redis;
+
+/** True when `client` talks to a Redis Cluster (multi-key commands must then stay within one slot). */
+export function isCluster(client: RedisClient): client is Cluster {
+  return client instanceof Cluster;
+}
+
+/**
+ * The servers that hold the data: every master of a cluster (waiting until
+ * the cluster client knows them), or the one server.
+ */
+export async function masterServers(client: RedisClient): Promise<RedisServer[]> {
+  if (!isCluster(client)) return [client];
+  if (client.status !== "ready") await client.ping();
+  const masters = client.nodes("master");
+  if (masters.length === 0) throw new Error("CLUSTERDOWN: the cluster client knows no master node yet");
+  return masters;
+}
 
 /** Opens a connection; `onError` receives connection errors (never thrown). */
 export function connectRedis(
   settings: RedisSettings,
   opts: { name: string; commandTimeoutMs?: number; onError?: (err: Error) => void },
 ): RedisClient {
+  if (settings.cluster) return connectCluster(settings, settings.cluster, opts);
   const client = new Redis({
     host: settings.host,
     port: settings.port,
@@ -33,6 +56,34 @@ export function connectRedis(
   });
   client.on("error", (err: Error) => opts.onError?.(err));
   return client;
+}
+
+function connectCluster(
+  settings: RedisSettings,
+  seeds: NonNullable<RedisSettings["cluster"]>,
+  opts: { name: string; commandTimeoutMs?: number; onError?: (err: Error) => void },
+): Cluster {
+  const cluster = new Cluster(seeds.map((n) => ({ host: n.host, port: n.port })), {
+    lazyConnect: true,
+    enableReadyCheck: true,
+    // No auto-pipelining: it routes by the first argument, which for XREADGROUP,
+    // XINFO, XGROUP and EVAL is not the key. Concurrent commands still share
+    // each node's connection without waiting for one another.
+    enableAutoPipelining: false,
+    clusterRetryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 10), 2_000),
+    redisOptions: {
+      username: settings.username,
+      password: settings.password,
+      tls: settings.tls ? {} : undefined,
+      connectionName: opts.name,
+      connectTimeout: 10_000,
+      commandTimeout: opts.commandTimeoutMs,
+      maxRetriesPerRequest: 0,
+      autoResendUnfulfilledCommands: false,
+    },
+  });
+  cluster.on("error", (err: Error) => opts.onError?.(err));
+  return cluster;
 }
 
 /** Connects (if needed) without throwing; later commands report problems. */

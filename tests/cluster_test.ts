@@ -1,0 +1,133 @@
+/**
+ * Redis Cluster mode against a real three-master cluster started by the test
+ * (see cluster_helpers.ts): streams spread over every master, the service as
+ * a subprocess with REDIS_CLUSTER_NODES. Every good entry becomes exactly one
+ * row, the bad one a dead letter on the node that owns the dead-letter key,
+ * nothing stays pending, and a stream created later on another master is
+ * discovered.
+ */
+import assert from "node:assert/strict";
+import type { Cluster } from "ioredis";
+import { createWorld, spawnService, waitFor } from "./helpers.ts";
+import { message, stopService } from "./e2e_helpers.ts";
+import { badFields, entryKey, goodFields, rowStats, storedKeys, tail } from "./fault_helpers.ts";
+import { type ClusterNodeInfo, clusterUnavailable, type LocalCluster, startLocalCluster } from "./cluster_helpers.ts";
+import { keySlot } from "../src/source/slot.ts";
+
+const unavailable = await clusterUnavailable();
+const SETTLE_MS = 60_000;
+
+/** Adds `fields` to `stream` through the cluster client; returns the ids. */
+async function add(cluster: Cluster, stream: string, fields: readonly Record<string, string>[]): Promise<string[]> {
+  const ids: string[] = [];
+  for (const f of fields) ids.push(String(await cluster.xadd(stream, "*", ...Object.entries(f).flat())));
+  return ids;
+}
+
+async function pendingTotal(cluster: Cluster, streams: readonly string[], group: string): Promise<number> {
+  let sum = 0;
+  for (const s of streams) {
+    const [count] = (await cluster.xpending(s, group).catch(() => [0])) as [number];
+    sum += Number(count);
+  }
+  return sum;
+}
+
+/** Stream keys `${prefix}:dev<n>:temperature`, `perNode` of them on each master, plus one more on `lateOn`. */
+async function spreadStreams(
+  cluster: LocalCluster,
+  prefix: string,
+  perNode: number,
+): Promise<{ streams: string[]; late: string; byPort: Map<number, string[]> }> {
+  const byPort = new Map<number, string[]>(cluster.nodes.map((n) => [n.port, []]));
+  const lateOn = cluster.nodes[2]!.port;
+  let late: string | undefined;
+  for (let n = 0; n < 200; n++) {
+    const key = `${prefix}:dev${n}:temperature`;
+    const owner = await cluster.ownerOf(key);
+    const list = byPort.get(owner.port)!;
+    if (list.length < perNode) list.push(key);
+    else if (owner.port === lateOn && late === undefined) late = key;
+    if (late && [...byPort.values()].every((l) => l.length === perNode)) break;
+  }
+  assert.ok(late, "found no key for the late stream");
+  return { streams: [...byPort.values()].flat(), late, byPort };
+}
+
+Deno.test({
+  name: unavailable
+    ? `Redis Cluster mode (skipped: ${unavailable})`
+    : "Redis Cluster: streams on three masters, one row per entry, dead letter on its node, late stream discovered",
+  ignore: unavailable !== undefined,
+  fn: async () => {
+    await using world = await createWorld();
+    await using cluster = await startLocalCluster();
+    const { streams, late, byPort } = await spreadStreams(cluster, world.prefix, 2);
+    for (const [port, keys] of byPort) assert.equal(keys.length, 2, `two streams on the master at ${port}`);
+
+    // Our slot function agrees with the server, hash tags included.
+    for (const key of [...streams, late, world.deadLetterStream, "{dev7}:a", "x{}y"]) {
+      assert.equal(keySlot(key), Number(await cluster.nodes[0]!.redis.cluster("KEYSLOT", key)), key);
+    }
+
+    const good = new Set<string>();
+    for (const [i, stream] of streams.entries()) {
+      const ids = await add(cluster.client, stream, Array.from({ length: 150 }, (_, j) => goodFields(i * 1000 + j)));
+      for (const id of ids) good.add(entryKey(stream, id));
+    }
+    const [badId] = await add(cluster.client, streams[3]!, [badFields(0)]);
+    const bad = entryKey(streams[3]!, badId!);
+
+    await using svc = spawnService(
+      ["run"],
+      world.env({
+        REDIS_URL: `redis://127.0.0.1:${cluster.nodes[0]!.port}/0`,
+        // Two seeds only: the client learns the third master from the cluster.
+        REDIS_CLUSTER_NODES: cluster.nodes.slice(0, 2).map((n) => `127.0.0.1:${n.port}`).join(","),
+        BATCH_SIZE: "64",
+        CONSUMER_NAME: "cluster-worker",
+      }),
+    );
+    const settled = async (expectedRows: number, all: readonly string[]) => {
+      try {
+        await waitFor(
+          async () =>
+            (await rowStats(world)).distinct === expectedRows &&
+            (await cluster.client.xlen(world.deadLetterStream)) === 1 &&
+            (await pendingTotal(cluster.client, all, world.group)) === 0,
+          SETTLE_MS,
+          `${expectedRows} rows, one dead letter, nothing pending`,
+        );
+      } catch (err) {
+        throw new Error(`${(err as Error).message}; rows ${JSON.stringify(await rowStats(world))}\n${tail(svc)}`);
+      }
+    };
+    await settled(good.size, streams);
+
+    // A stream created on a master while the service runs is found and consumed.
+    const lateIds = await add(cluster.client, late, Array.from({ length: 40 }, (_, j) => goodFields(90_000 + j)));
+    for (const id of lateIds) good.add(entryKey(late, id));
+    await svc.waitForLog((r) => r.message === "consuming stream" && r.stream === late, SETTLE_MS);
+    await settled(good.size, [...streams, late]);
+
+    const stored = await storedKeys(world);
+    assert.deepEqual(await rowStats(world), { rows: good.size, distinct: good.size }, "one row per good entry");
+    assert.deepEqual([...stored].filter((k) => !good.has(k)), [], "no row that was not written");
+    assert.ok(!stored.has(bad), "the bad entry is not a row");
+
+    // The dead letter sits on the node that owns the dead-letter key: read it there, with a plain connection.
+    const owner: ClusterNodeInfo = await cluster.ownerOf(world.deadLetterStream);
+    const letters = await owner.redis.xrange(world.deadLetterStream, "-", "+");
+    assert.equal(letters.length, 1);
+    const fields = Object.fromEntries(
+      letters[0]![1].flatMap((v, i, a) => (i % 2 === 0 ? [[v, a[i + 1]!]] : [])),
+    ) as Record<string, string>;
+    assert.equal(entryKey(fields.original_stream!, fields.original_id!), bad);
+    assert.match(fields.error!, /value/);
+
+    assert.equal(await stopService(svc, 30_000), 0, tail(svc));
+    const errors = svc.records().filter((r) => r.level === "ERROR");
+    assert.deepEqual(errors, [], "no error was logged");
+    assert.ok(svc.records().some(message("stopped")));
+  },
+});
