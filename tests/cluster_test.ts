@@ -78,6 +78,17 @@ Deno.test({
     const [badId] = await add(cluster.client, streams[3]!, [badFields(0)]);
     const bad = entryKey(streams[3]!, badId!);
 
+    // Entries left pending by an earlier run of this consumer (on two masters)
+    // and by a consumer that is gone (on the third): re-read, and claimed.
+    for (const s of streams) await cluster.client.xgroup("CREATE", s, world.group, "0");
+    const takeAs = (consumer: string, stream: string) =>
+      cluster.client.xreadgroup("GROUP", world.group, consumer, "COUNT", 10, "STREAMS", stream, ">");
+    const [a, b, c] = cluster.nodes.map((n) => byPort.get(n.port)![0]!);
+    await takeAs("cluster-worker", a!);
+    await takeAs("cluster-worker", b!);
+    await takeAs("gone", c!);
+    assert.equal(await pendingTotal(cluster.client, streams, world.group), 30);
+
     await using svc = spawnService(
       ["run"],
       world.env({
@@ -86,6 +97,8 @@ Deno.test({
         REDIS_CLUSTER_NODES: cluster.nodes.slice(0, 2).map((n) => `127.0.0.1:${n.port}`).join(","),
         BATCH_SIZE: "64",
         CONSUMER_NAME: "cluster-worker",
+        CLAIM_MIN_IDLE_MS: "100",
+        CONSUMER_REMOVE_IDLE_MS: "1000",
       }),
     );
     const settled = async (expectedRows: number, all: readonly string[]) => {
@@ -99,10 +112,21 @@ Deno.test({
           `${expectedRows} rows, one dead letter, nothing pending`,
         );
       } catch (err) {
-        throw new Error(`${(err as Error).message}; rows ${JSON.stringify(await rowStats(world))}\n${tail(svc)}`);
+        const pending = await Promise.all(
+          all.map((s) => cluster.client.xpending(s, world.group).catch((e) => String(e))),
+        );
+        throw new Error(
+          `${(err as Error).message}; rows ${JSON.stringify(await rowStats(world))}, pending ${
+            JSON.stringify(pending)
+          }\n${tail(svc)}`,
+        );
       }
     };
     await settled(good.size, streams);
+    assert.ok(svc.records().some(message("re-reading own pending entries")), tail(svc));
+    assert.ok(svc.records().some(message("claimed idle pending entries")), tail(svc));
+    // The Lua removal of an idle, empty consumer runs on the node owning its stream.
+    await svc.waitForLog((r) => r.message === "removed idle consumer" && r.consumer === "gone", SETTLE_MS);
 
     // A stream created on a master while the service runs is found and consumed.
     const lateIds = await add(cluster.client, late, Array.from({ length: 40 }, (_, j) => goodFields(90_000 + j)));
