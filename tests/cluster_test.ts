@@ -8,11 +8,13 @@
  */
 import assert from "node:assert/strict";
 import type { Cluster } from "ioredis";
-import { createWorld, spawnService, waitFor } from "./helpers.ts";
+import { createWorld, spawnService, uniqueName, waitFor } from "./helpers.ts";
 import { message, stopService } from "./e2e_helpers.ts";
 import { badFields, entryKey, goodFields, rowStats, storedKeys, tail } from "./fault_helpers.ts";
 import { type ClusterNodeInfo, clusterUnavailable, type LocalCluster, startLocalCluster } from "./cluster_helpers.ts";
 import { keySlot } from "../src/source/slot.ts";
+import { closeRedis, connectRedis } from "../src/source/redis.ts";
+import { DeadLetterWriter } from "../src/source/dead_letter.ts";
 
 const unavailable = await clusterUnavailable();
 const SETTLE_MS = 60_000;
@@ -153,5 +155,50 @@ Deno.test({
     const errors = svc.records().filter((r) => r.level === "ERROR");
     assert.deepEqual(errors, [], "no error was logged");
     assert.ok(svc.records().some(message("stopped")));
+  },
+});
+
+Deno.test({
+  name: unavailable
+    ? `Redis Cluster dead letters (skipped: ${unavailable})`
+    : "Redis Cluster dead letters: added on the dead-letter key's node, then acked; entries no longer pending skipped",
+  ignore: unavailable !== undefined,
+  fn: async () => {
+    await using cluster = await startLocalCluster();
+    const prefix = uniqueName("s");
+    // A source stream and a dead-letter stream on different masters.
+    const deadStream = `${prefix}_failed`;
+    const deadOwner = await cluster.ownerOf(deadStream);
+    let stream = "";
+    for (let n = 0; stream === ""; n++) {
+      if ((await cluster.ownerOf(`${prefix}:dev${n}:t`)).port !== deadOwner.port) stream = `${prefix}:dev${n}:t`;
+    }
+    const ids = await add(cluster.client, stream, [badFields(0), badFields(1), badFields(2)]);
+    await cluster.client.xgroup("CREATE", stream, "g", "0");
+    await cluster.client.xreadgroup("GROUP", "g", "me", "COUNT", 10, "STREAMS", stream, ">");
+    await cluster.client.xack(stream, "g", ids[2]!); // another consumer got there first
+
+    const redis = connectRedis({
+      host: "127.0.0.1",
+      port: cluster.nodes[0]!.port,
+      db: 0,
+      tls: false,
+      cluster: cluster.nodes.map((n) => ({ host: "127.0.0.1", port: n.port })),
+    }, { name: "dead-letter-test" });
+    try {
+      const writer = new DeadLetterWriter(redis, { stream: deadStream, group: "g", maxLen: 0, now: () => 1_000 });
+      const letters = ids.map((id, i) => ({ entry: { stream, id, fields: badFields(i) }, reason: `bad ${i}` }));
+      assert.equal(await writer.send(letters), 2);
+      assert.equal(await writer.send(letters.slice(0, 1)), 0, "an acked entry is not dead-lettered again");
+
+      const onNode = await deadOwner.redis.xrange(deadStream, "-", "+");
+      assert.deepEqual(
+        onNode.map(([, flat]) => [flat[flat.indexOf("original_id") + 1], flat[flat.indexOf("error") + 1]]),
+        [[ids[0], "bad 0"], [ids[1], "bad 1"]],
+      );
+      assert.equal(await pendingTotal(cluster.client, [stream], "g"), 0);
+    } finally {
+      await closeRedis(redis);
+    }
   },
 });
