@@ -8,8 +8,8 @@
  */
 import assert from "node:assert/strict";
 import type { Cluster } from "ioredis";
-import { createWorld, spawnService, uniqueName, waitFor } from "./helpers.ts";
-import { message, stopService } from "./e2e_helpers.ts";
+import { createWorld, DATABASE_URL, runCli, spawnService, uniqueName, waitFor } from "./helpers.ts";
+import { freePort, message, stopService } from "./e2e_helpers.ts";
 import { badFields, entryKey, goodFields, rowStats, storedKeys, tail } from "./fault_helpers.ts";
 import { type ClusterNodeInfo, clusterUnavailable, type LocalCluster, startLocalCluster } from "./cluster_helpers.ts";
 import { keySlot } from "../src/source/slot.ts";
@@ -161,7 +161,7 @@ Deno.test({
 Deno.test({
   name: unavailable
     ? `Redis Cluster dead letters (skipped: ${unavailable})`
-    : "Redis Cluster dead letters: added on the dead-letter key's node, then acked; entries no longer pending skipped",
+    : "Redis Cluster dead letters (added on their node, then acked; not twice), dlq replay, health, simulate",
   ignore: unavailable !== undefined,
   fn: async () => {
     await using cluster = await startLocalCluster();
@@ -197,6 +197,37 @@ Deno.test({
         [[ids[0], "bad 0"], [ids[1], "bad 1"]],
       );
       assert.equal(await pendingTotal(cluster.client, [stream], "g"), 0);
+
+      // The command line in cluster mode: replay puts the letters back on their stream (another node).
+      const env = { REDIS_CLUSTER_NODES: cluster.seeds, DEAD_LETTER_STREAM: deadStream };
+      const replay = await runCli(["dlq", "replay"], env);
+      assert.equal(replay.code, 0, replay.stderr);
+      assert.match(replay.stdout, /^replayed 2, skipped 0$/m);
+      assert.equal(await deadOwner.redis.xlen(deadStream), 0);
+      const back = await cluster.client.xrange(stream, "(" + ids[2]!, "+");
+      assert.deepEqual(back.map(([, flat]) => flat), [badFields(0), badFields(1)].map((f) => Object.entries(f).flat()));
+
+      // health pings the cluster; seeds where nothing listens are reported, not waited on forever.
+      const healthEnv = { ...env, HTTP_PORT: "0", DATABASE_URL };
+      const healthy = await runCli(["health"], healthEnv);
+      assert.equal(healthy.code, 0, healthy.stdout + healthy.stderr);
+      assert.equal(JSON.parse(healthy.stdout).redis, true);
+      const nowhere = await runCli(["health"], { ...healthEnv, REDIS_CLUSTER_NODES: `127.0.0.1:${freePort()}` });
+      assert.equal(nowhere.code, 1, nowhere.stdout + nowhere.stderr);
+      assert.equal(JSON.parse(nowhere.stdout).redis, false);
+
+      // simulate writes to streams on every master.
+      const sim = await runCli(["simulate", "--count", "60", "--devices", "6", "--prefix", `${prefix}sim`], env);
+      assert.equal(sim.code, 0, sim.stderr);
+      let written = 0;
+      const owners = new Set<number>();
+      for (const node of cluster.nodes) {
+        const [, keys] = await node.redis.scan("0", "MATCH", `${prefix}sim:*`, "COUNT", 10_000);
+        for (const k of keys) written += await node.redis.xlen(k);
+        if (keys.length > 0) owners.add(node.port);
+      }
+      assert.equal(written, 60);
+      assert.equal(owners.size, 3, "streams on all three masters");
     } finally {
       await closeRedis(redis);
     }

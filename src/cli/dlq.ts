@@ -5,7 +5,7 @@
 import type { Config } from "../config.ts";
 import { describe, UsageError } from "../errors.ts";
 import { printError, printLine } from "../log.ts";
-import { fieldsToObject, type RedisClient } from "../source/redis.ts";
+import { fieldsToObject, isCluster, type RedisClient } from "../source/redis.ts";
 import { originalFields } from "../source/dead_letter.ts";
 import { intFlag, isStreamId, parseFlags } from "./args.ts";
 import { withRedis } from "./with_redis.ts";
@@ -18,7 +18,8 @@ export const DLQ_USAGE = `Usage:
       --json is accepted for clarity; the output is always JSON lines.
   db-writer dlq replay [--count N | --id ID...] [--dry-run]
       Add each dead letter's original fields as a new entry on its original
-      stream and delete the dead letter, atomically per entry. Default: every
+      stream and delete the dead letter, atomically per entry (in a Redis
+      Cluster: added first, then deleted; see the README). Default: every
       dead letter present when the command starts (read 1000 at a time);
       --count N takes the oldest N; --id (repeatable) picks entries.
       --dry-run only prints what would be replayed. Exit 1 if any is skipped.
@@ -95,6 +96,30 @@ const DELETE_THEN_ADD = `
 if redis.call('XDEL', KEYS[1], ARGV[1]) == 0 then return false end
 return redis.call('XADD', KEYS[2], '*', unpack(ARGV, 2))`;
 
+type Replay = { id: string; target: string; fields: string[] };
+type Outcome = [Error | null, unknown];
+
+async function replayAtomically(redis: RedisClient, stream: string, plan: readonly Replay[]): Promise<Outcome[]> {
+  const pipe = redis.pipeline();
+  for (const p of plan) pipe.eval(DELETE_THEN_ADD, 2, stream, p.target, p.id, ...p.fields);
+  return (await pipe.exec()) ?? [];
+}
+
+// In a Redis Cluster the two streams usually live in different slots, out of
+// reach of one script: add first, then delete, so a crash in between (or two
+// replays racing) can duplicate a replayed entry but never lose a dead letter.
+function replayAcrossSlots(redis: RedisClient, stream: string, plan: readonly Replay[]): Promise<Outcome[]> {
+  return Promise.all(plan.map(async (p): Promise<Outcome> => {
+    try {
+      const newId = await redis.xadd(p.target, "*", ...p.fields);
+      await redis.xdel(stream, p.id);
+      return [null, newId];
+    } catch (err) {
+      return [err as Error, null];
+    }
+  }));
+}
+
 function parseReplay(args: readonly string[]): Action {
   const v = parseFlags("dlq replay", args, {
     count: { type: "string" },
@@ -111,7 +136,7 @@ function parseReplay(args: readonly string[]): Action {
   return async (redis, stream) => {
     let replayed = 0, skipped = 0;
     const replay = async (page: readonly Entry[]) => {
-      const plan: { id: string; target: string; fields: string[] }[] = [];
+      const plan: Replay[] = [];
       for (const [id, flat] of page) {
         const dead = fieldsToObject(flat);
         const target = dead.original_stream ?? "";
@@ -134,9 +159,9 @@ function parseReplay(args: readonly string[]): Action {
         }
       }
       if (plan.length === 0) return;
-      const pipe = redis.pipeline();
-      for (const p of plan) pipe.eval(DELETE_THEN_ADD, 2, stream, p.target, p.id, ...p.fields);
-      const results = (await pipe.exec()) ?? [];
+      const results = isCluster(redis)
+        ? await replayAcrossSlots(redis, stream, plan)
+        : await replayAtomically(redis, stream, plan);
       plan.forEach((p, i) => {
         const [err, newId] = results[i] ?? [new Error("no reply")];
         if (err) {
