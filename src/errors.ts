@@ -94,6 +94,10 @@ const TRANSIENT_MESSAGES = [
   "write after end",
   "socket hang up",
   "Connection lost",
+  // ioredis Cluster, while no node answers
+  "Failed to refresh slots cache",
+  "None of startup nodes is available",
+  "Cluster isn't ready",
 ];
 
 function props(err: unknown): { code?: string; name?: string; message: string; cause?: unknown } {

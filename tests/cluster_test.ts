@@ -13,7 +13,7 @@ import { freePort, message, stopService } from "./e2e_helpers.ts";
 import { badFields, entryKey, goodFields, rowStats, storedKeys, tail } from "./fault_helpers.ts";
 import { type ClusterNodeInfo, clusterUnavailable, type LocalCluster, startLocalCluster } from "./cluster_helpers.ts";
 import { keySlot } from "../src/source/slot.ts";
-import { closeRedis, connectRedis } from "../src/source/redis.ts";
+import { closeRedis, connectRedis, whenReady } from "../src/source/redis.ts";
 import { DeadLetterWriter } from "../src/source/dead_letter.ts";
 
 const unavailable = await clusterUnavailable();
@@ -186,6 +186,7 @@ Deno.test({
       cluster: cluster.nodes.map((n) => ({ host: "127.0.0.1", port: n.port })),
     }, { name: "dead-letter-test" });
     try {
+      await whenReady(redis, 10_000);
       const writer = new DeadLetterWriter(redis, { stream: deadStream, group: "g", maxLen: 0, now: () => 1_000 });
       const letters = ids.map((id, i) => ({ entry: { stream, id, fields: badFields(i) }, reason: `bad ${i}` }));
       assert.equal(await writer.send(letters), 2);
@@ -232,4 +233,19 @@ Deno.test({
       await closeRedis(redis);
     }
   },
+});
+
+Deno.test("Redis Cluster unreachable: one outage line, no error per retry, SIGTERM still exits 0", async () => {
+  await using world = await createWorld();
+  await using svc = spawnService(["run"], world.env({ REDIS_CLUSTER_NODES: `127.0.0.1:${freePort()}` }));
+  await svc.waitForLog(message("redis unavailable; retrying until it is back"), SETTLE_MS);
+  await svc.waitForLog(message("consuming"), SETTLE_MS);
+  // A few reconnect rounds (every 2 s at most) pass while the service waits.
+  await new Promise((r) => setTimeout(r, 4_500));
+  assert.equal(await stopService(svc, 30_000), 0, tail(svc));
+  assert.deepEqual(
+    svc.records().filter((r) => r.level === "ERROR").map((r) => r.message),
+    ["redis unavailable; retrying until it is back"],
+    tail(svc),
+  );
 });

@@ -6,7 +6,7 @@
  */
 import type { Logger } from "../log.ts";
 import { describe } from "../errors.ts";
-import { masterServers, type RedisClient } from "./redis.ts";
+import { masterServers, type RedisClient, whenReady } from "./redis.ts";
 
 /** True when `pattern` has glob characters (otherwise it is an exact key). */
 export function isGlob(pattern: string): boolean {
@@ -41,6 +41,7 @@ export class StreamDiscovery {
 
   /** Scans for matching streams and makes sure each has the consumer group. */
   async refresh(): Promise<readonly string[]> {
+    await whenReady(this.redis, 2_000);
     const found = new Set<string>();
     const exact = new Set<string>();
     const globs: string[] = [];

@@ -26,7 +26,7 @@ export function isCluster(client: RedisClient): client is Cluster {
  */
 export async function masterServers(client: RedisClient): Promise<RedisServer[]> {
   if (!isCluster(client)) return [client];
-  if (client.status !== "ready") await client.ping();
+  await whenReady(client, 2_000);
   const masters = client.nodes("master");
   if (masters.length === 0) throw new Error("CLUSTERDOWN: the cluster client knows no master node yet");
   return masters;
@@ -58,6 +58,31 @@ export function connectRedis(
   return client;
 }
 
+/**
+ * Waits until a cluster client knows the cluster (a single-server client
+ * returns at once): a cluster client fails commands while it does not.
+ * @throws {Error} `CLUSTERDOWN …` (transient) when not ready within `timeoutMs`.
+ */
+export async function whenReady(client: RedisClient, timeoutMs: number): Promise<void> {
+  if (!isCluster(client) || client.status === "ready") return;
+  startConnecting(client);
+  let onReady = () => {};
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      onReady = resolve;
+      client.once("ready", onReady);
+      timer = setTimeout(
+        () => reject(new Error(`CLUSTERDOWN: no node of the Redis Cluster answered within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+    });
+  } finally {
+    clearTimeout(timer);
+    client.off("ready", onReady);
+  }
+}
+
 function connectCluster(
   settings: RedisSettings,
   seeds: NonNullable<RedisSettings["cluster"]>,
@@ -66,6 +91,9 @@ function connectCluster(
   const cluster = new Cluster(seeds.map((n) => ({ host: n.host, port: n.port })), {
     lazyConnect: true,
     enableReadyCheck: true,
+    // Fail fast while the cluster is unreachable (callers retry, and shutdown
+    // is not held up by queued commands); see whenReady() for the start.
+    enableOfflineQueue: false,
     // No auto-pipelining: it routes by the first argument, which for XREADGROUP,
     // XINFO, XGROUP and EVAL is not the key. Concurrent commands still share
     // each node's connection without waiting for one another.
@@ -105,7 +133,7 @@ export async function closeRedis(client: RedisClient): Promise<void> {
 /** Answers whether Redis responds, within `timeoutMs`. */
 export function pingRedis(client: RedisClient, timeoutMs = 2000): Promise<boolean> {
   return succeedsWithin(
-    client.ping().then((reply) => {
+    whenReady(client, timeoutMs).then(() => client.ping()).then((reply) => {
       if (reply !== "PONG") throw new Error(`unexpected PING reply ${reply}`);
     }),
     timeoutMs,
