@@ -98,6 +98,7 @@ const TRANSIENT_MESSAGES = [
   "Failed to refresh slots cache",
   "None of startup nodes is available",
   "Cluster isn't ready",
+  "Too many Cluster redirections",
 ];
 
 function props(err: unknown): { code?: string; name?: string; message: string; cause?: unknown } {

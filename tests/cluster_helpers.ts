@@ -35,6 +35,10 @@ export interface LocalCluster extends AsyncDisposable {
   readonly client: Cluster;
   /** The node serving `key` (asked of the cluster with CLUSTER KEYSLOT and CLUSTER SLOTS). */
   ownerOf(key: string): Promise<ClusterNodeInfo>;
+  /** SIGKILLs node `i` (its data is lost: no persistence). */
+  kill(i: number): Promise<void>;
+  /** Starts node `i` again on its port and waits until the cluster is whole again. */
+  restart(i: number): Promise<void>;
 }
 
 async function until(what: string, fn: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
@@ -67,36 +71,37 @@ export async function startLocalCluster(): Promise<LocalCluster> {
   };
   try {
     const ports = [freePort(), freePort(), freePort()];
+    const busPorts = ports.map(() => freePort());
+    const spawnNode = (i: number) =>
+      new Deno.Command("redis-server", {
+        args: [
+          "--port",
+          String(ports[i]),
+          "--cluster-port",
+          String(busPorts[i]),
+          "--bind",
+          "127.0.0.1",
+          "--cluster-enabled",
+          "yes",
+          "--cluster-config-file",
+          `${dir}/nodes-${ports[i]}.conf`,
+          "--dir",
+          dir,
+          "--logfile",
+          `${dir}/redis-${ports[i]}.log`,
+          "--save",
+          "",
+          "--appendonly",
+          "no",
+          "--daemonize",
+          "no",
+        ],
+        stdin: "null",
+        stdout: "null",
+        stderr: "null",
+      }).spawn();
     for (const port of ports) {
-      children.push(
-        new Deno.Command("redis-server", {
-          args: [
-            "--port",
-            String(port),
-            "--cluster-port",
-            String(freePort()),
-            "--bind",
-            "127.0.0.1",
-            "--cluster-enabled",
-            "yes",
-            "--cluster-config-file",
-            `${dir}/nodes-${port}.conf`,
-            "--dir",
-            dir,
-            "--logfile",
-            `${dir}/redis-${port}.log`,
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--daemonize",
-            "no",
-          ],
-          stdin: "null",
-          stdout: "null",
-          stderr: "null",
-        }).spawn(),
-      );
+      children.push(spawnNode(children.length));
       const r = new Redis({ host: "127.0.0.1", port, lazyConnect: true, maxRetriesPerRequest: 1 });
       r.on("error", () => {});
       conns.push(r);
@@ -112,12 +117,15 @@ export async function startLocalCluster(): Promise<LocalCluster> {
       const dec = new TextDecoder();
       throw new Error(`redis-cli --cluster create failed: ${dec.decode(create.stdout)}${dec.decode(create.stderr)}`);
     }
-    for (const r of conns) {
-      await until(`cluster_state:ok on ${r.options.port}`, async () => {
-        const info = String(await r.cluster("INFO"));
-        return info.includes("cluster_state:ok") && info.includes("cluster_known_nodes:3");
-      });
-    }
+    const whole = async () => {
+      for (const r of conns) {
+        await until(`cluster_state:ok on ${r.options.port}`, async () => {
+          const info = String(await r.cluster("INFO"));
+          return info.includes("cluster_state:ok") && info.includes("cluster_known_nodes:3");
+        });
+      }
+    };
+    await whole();
     client = new Cluster(ports.map((port) => ({ host: "127.0.0.1", port })), { lazyConnect: true });
     client.on("error", () => {});
     await client.connect();
@@ -134,6 +142,15 @@ export async function startLocalCluster(): Promise<LocalCluster> {
         const node = nodes.find((n) => n.port === Number(range?.[2]?.[1]));
         if (!node) throw new Error(`no node serves slot ${slot} of ${key}`);
         return node;
+      },
+      async kill(i: number) {
+        children[i]!.kill("SIGKILL");
+        await children[i]!.status;
+      },
+      async restart(i: number) {
+        children[i] = spawnNode(i);
+        await until(`redis-server on ${ports[i]}`, async () => (await conns[i]!.ping()) === "PONG");
+        await whole();
       },
       [Symbol.asyncDispose]: async () => {
         await cluster.quit().catch(() => {});

@@ -249,3 +249,65 @@ Deno.test("Redis Cluster unreachable: one outage line, no error per retry, SIGTE
     tail(svc),
   );
 });
+
+Deno.test({
+  name: unavailable
+    ? `Redis Cluster master restart (skipped: ${unavailable})`
+    : "Redis Cluster master killed and restarted empty: outage retried, no dead letters, every entry on the others one row",
+  ignore: unavailable !== undefined,
+  fn: async () => {
+    await using world = await createWorld();
+    await using cluster = await startLocalCluster();
+    const { byPort } = await spreadStreams(cluster, world.prefix, 1);
+    const [s0, s1, s2] = cluster.nodes.map((n) => byPort.get(n.port)![0]!) as [string, string, string];
+    const good = new Set<string>();
+    const produce = async (stream: string, from: number, n: number) => {
+      const ids = await add(cluster.client, stream, Array.from({ length: n }, (_, j) => goodFields(from + j)));
+      for (const id of ids) good.add(entryKey(stream, id));
+    };
+    for (const [i, s] of [s0, s1, s2].entries()) await produce(s, i * 1000, 100);
+
+    await using svc = spawnService(
+      ["run"],
+      world.env({
+        REDIS_CLUSTER_NODES: cluster.seeds,
+        BATCH_SIZE: "50",
+        RETRY_MAX_MS: "500",
+        CONSUMER_NAME: "cluster-worker",
+      }),
+    );
+    const settled = async (all: readonly string[]) => {
+      try {
+        await waitFor(
+          async () =>
+            (await rowStats(world)).distinct === good.size &&
+            (await pendingTotal(cluster.client, all, world.group)) === 0,
+          SETTLE_MS,
+          `${good.size} rows and nothing pending`,
+        );
+      } catch (err) {
+        throw new Error(`${(err as Error).message}; rows ${JSON.stringify(await rowStats(world))}\n${tail(svc)}`);
+      }
+    };
+    await settled([s0, s1, s2]);
+
+    // The master of s2 dies: reads fail (an outage), the other masters keep their entries.
+    await cluster.kill(2);
+    await svc.waitForLog(message("redis unavailable; retrying until it is back"), SETTLE_MS);
+    await produce(s0, 5000, 100);
+    await produce(s1, 6000, 100);
+    // It comes back empty (no persistence): s2 and its group are gone; new entries there are consumed too.
+    await cluster.restart(2);
+    await produce(s2, 7000, 100);
+    await settled([s0, s1, s2]);
+    await svc.waitForLog(message("redis available again"), SETTLE_MS);
+
+    assert.deepEqual(await rowStats(world), { rows: good.size, distinct: good.size });
+    const stored = await storedKeys(world);
+    assert.deepEqual([...good].filter((k) => !stored.has(k)), []);
+    assert.equal(await cluster.client.exists(world.deadLetterStream), 0, "an outage dead-letters nothing");
+    assert.equal(await stopService(svc, 30_000), 0, tail(svc));
+    const errors = svc.records().filter((r) => r.level === "ERROR").map((r) => r.message);
+    assert.ok(errors.every((m) => m === "redis unavailable; retrying until it is back"), tail(svc));
+  },
+});

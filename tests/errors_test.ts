@@ -103,6 +103,11 @@ Deno.test("classify: a table of failures", async (t) => {
     ["ioredis Cluster: slots refresh failed", new Error("Failed to refresh slots cache."), "transient"],
     ["ioredis Cluster: no startup node", new Error("None of startup nodes is available"), "transient"],
     [
+      "ioredis Cluster: redirections exhausted",
+      new Error("Too many Cluster redirections. Last error: ReplyError: MOVED 11412 127.0.0.1:35189"),
+      "transient",
+    ],
+    [
       "ioredis Cluster: not ready",
       new Error("Cluster isn't ready and enableOfflineQueue options is false"),
       "transient",

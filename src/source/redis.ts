@@ -94,6 +94,9 @@ function connectCluster(
     // Fail fast while the cluster is unreachable (callers retry, and shutdown
     // is not held up by queued commands); see whenReady() for the start.
     enableOfflineQueue: false,
+    // Re-read the slot map now and then: a master that went away and came back
+    // (or was added) is otherwise only noticed when a command is redirected.
+    slotsRefreshInterval: 5_000,
     // No auto-pipelining: it routes by the first argument, which for XREADGROUP,
     // XINFO, XGROUP and EVAL is not the key. Concurrent commands still share
     // each node's connection without waiting for one another.
