@@ -127,7 +127,7 @@ export class RedisSource implements Source {
       else byStream.set(e.stream, [e.id]);
     }
     if (isCluster(this.cmd)) {
-      // A pipeline may not span nodes; concurrent commands are pipelined per node by the client.
+      // A pipeline may not span nodes: one XACK per stream, sent concurrently, each to its stream's node.
       await Promise.all([...byStream].map(([stream, ids]) => this.cmd.xack(stream, this.opts.group, ...ids)));
       return;
     }
