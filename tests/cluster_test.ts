@@ -15,6 +15,9 @@ import { type ClusterNodeInfo, clusterUnavailable, type LocalCluster, startLocal
 import { keySlot } from "../src/source/slot.ts";
 import { closeRedis, connectRedis, whenReady } from "../src/source/redis.ts";
 import { DeadLetterWriter } from "../src/source/dead_letter.ts";
+import { StreamDiscovery } from "../src/source/discovery.ts";
+import { RedisSource } from "../src/source/consumer.ts";
+import { loadConfig } from "../src/config.ts";
 
 const unavailable = await clusterUnavailable();
 const SETTLE_MS = 60_000;
@@ -309,5 +312,61 @@ Deno.test({
     assert.equal(await stopService(svc, 30_000), 0, tail(svc));
     const errors = svc.records().filter((r) => r.level === "ERROR").map((r) => r.message);
     assert.ok(errors.every((m) => m === "redis unavailable; retrying until it is back"), tail(svc));
+  },
+});
+
+Deno.test({
+  name: unavailable
+    ? `Redis Cluster source batch bound (skipped: ${unavailable})`
+    : "Redis Cluster source: reads stay within BATCH_SIZE over 30 streams on 3 masters (some sharing a slot), each entry once",
+  ignore: unavailable !== undefined,
+  fn: async () => {
+    await using cluster = await startLocalCluster();
+    const prefix = uniqueName("s");
+    // 20 streams spread by their own keys, 10 sharing one hash tag (one slot, one XREADGROUP).
+    const streams = [
+      ...Array.from({ length: 20 }, (_, i) => `${prefix}:d${i}:t`),
+      ...Array.from({ length: 10 }, (_, i) => `${prefix}:{site}:d${i}:t`),
+    ];
+    const written = new Set<string>();
+    for (const s of streams) {
+      for (const id of await add(cluster.client, s, [goodFields(1), goodFields(2), goodFields(3)])) {
+        written.add(entryKey(s, id));
+      }
+    }
+    const owners = new Set(await Promise.all(streams.map(async (s) => (await cluster.ownerOf(s)).port)));
+    assert.equal(owners.size, 3, "streams on every master");
+
+    const settings = loadConfig({ REDIS_CLUSTER_NODES: cluster.seeds }).redis;
+    const cmd = connectRedis(settings, { name: "test-cmd" });
+    const blocking = connectRedis(settings, { name: "test-read" });
+    try {
+      const log = { debug() {}, info() {}, warn() {}, error() {} };
+      const discovery = new StreamDiscovery(cmd, { patterns: [`${prefix}:*`], group: "g", deadLetterStream: "x", log });
+      const src = new RedisSource(cmd, blocking, discovery, {
+        group: "g",
+        consumer: "c1",
+        batchSize: 7,
+        blockMs: 50,
+        claimMinIdleMs: 60_000,
+        consumerRemoveIdleMs: 3_600_000,
+        discoveryIntervalMs: 60_000,
+        log,
+      });
+      const seen: string[] = [];
+      const never = new AbortController().signal;
+      for (let i = 0; i < 100 && seen.length < written.size; i++) {
+        const batch = await src.read(never);
+        assert.ok(batch.length <= 7, `batch of ${batch.length}`);
+        for (const d of batch) seen.push(entryKey(d.stream, d.id));
+        await src.ack(batch);
+      }
+      assert.equal(seen.length, written.size, "each entry delivered once");
+      assert.deepEqual(new Set(seen), written);
+      assert.deepEqual(await src.read(never), [], "nothing left; an empty read returns after the block time");
+      assert.equal(await pendingTotal(cluster.client, streams, "g"), 0);
+    } finally {
+      await Promise.all([closeRedis(cmd), closeRedis(blocking)]);
+    }
   },
 });
