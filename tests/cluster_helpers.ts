@@ -8,14 +8,17 @@ import { freePort } from "./e2e_helpers.ts";
 
 /** Why a local cluster cannot be started here, or undefined when it can. */
 export async function clusterUnavailable(): Promise<string | undefined> {
+  let version = "";
   for (const bin of ["redis-server", "redis-cli"]) {
     try {
-      const out = await new Deno.Command(bin, { args: ["--version"], stdout: "null", stderr: "null" }).output();
+      const out = await new Deno.Command(bin, { args: ["--version"], stdout: "piped", stderr: "null" }).output();
       if (!out.success) return `${bin} --version failed`;
+      if (bin === "redis-server") version = /v=(\d+)\.(\d+)/.exec(new TextDecoder().decode(out.stdout))?.[1] ?? "";
     } catch {
       return `${bin} is not installed (apt-get install redis-server)`;
     }
   }
+  if (Number(version) < 7) return `redis-server is version ${version || "unknown"}; the test needs 7 (--cluster-port)`;
   return undefined;
 }
 
