@@ -155,6 +155,8 @@ function redisUrl() {
   });
 }
 
+const NODES_EXPECTED = "a comma-separated list of host:port seed nodes (e.g. 10.0.0.1:7000)";
+
 function clusterNodes() {
   return z.string().trim().optional().transform((v, ctx): RedisNode[] | undefined => {
     if (v === undefined || v === "") return undefined;
@@ -163,16 +165,13 @@ function clusterNodes() {
       const m = /^(?:\[([^\]]+)\]|([^\s:/@]+)):(\d{1,5})$/.exec(item);
       const port = m ? Number(m[3]) : 0;
       if (!m || port < 1 || port > 65535) {
-        ctx.addIssue({
-          code: "custom",
-          message: "a comma-separated list of host:port seed nodes (e.g. 10.0.0.1:7000)",
-        });
+        ctx.addIssue({ code: "custom", message: NODES_EXPECTED });
         return z.NEVER;
       }
       nodes.push(Object.freeze({ host: m[1] ?? m[2]!, port }));
     }
     if (nodes.length === 0) {
-      ctx.addIssue({ code: "custom", message: "a comma-separated list of host:port seed nodes (e.g. 10.0.0.1:7000)" });
+      ctx.addIssue({ code: "custom", message: NODES_EXPECTED });
       return z.NEVER;
     }
     return nodes;
@@ -322,16 +321,16 @@ function crossProblems(env: Readonly<Record<string, string | undefined>>): strin
       }, expected not to name the dead-letter stream ${JSON.stringify(dead)} (it is never consumed)`,
     );
   }
-  const cluster = env.REDIS_CLUSTER_NODES?.trim() ?? "";
-  const urlDb = /^rediss?:\/\/[^/]*\/(\d+)$/i.exec(env.REDIS_URL?.trim() ?? "")?.[1];
-  const db = env.REDIS_URL?.trim() ? urlDb : env.REDIS_DB?.trim();
-  if (cluster !== "" && db !== undefined && db !== "" && /^\d+$/.test(db) && Number(db) !== 0) {
-    problems.push(
-      `${env.REDIS_URL?.trim() ? "REDIS_URL" : "REDIS_DB"}: got database ${db}, expected 0 with REDIS_CLUSTER_NODES ` +
-        "(a Redis Cluster has only database 0)",
-    );
-  }
   return problems;
+}
+
+/**
+ * Cluster mode: the seed nodes replace host and port; credentials and TLS
+ * (from REDIS_URL or REDIS_PASSWORD) apply to every node.
+ */
+function withCluster(server: RedisSettings, nodes: readonly RedisNode[] | undefined): RedisSettings {
+  if (!nodes) return server;
+  return { ...server, host: nodes[0]!.host, port: nodes[0]!.port, cluster: Object.freeze([...nodes]) };
 }
 
 /**
@@ -348,28 +347,27 @@ export function loadConfig(
     return `${variable}: got ${shown(variable, env[variable])}, expected ${issue.message}`;
   });
   problems.push(...crossProblems(env));
+  if (parsed.success && parsed.data.REDIS_CLUSTER_NODES) {
+    const db = parsed.data.REDIS_URL?.db ?? parsed.data.REDIS_DB;
+    const variable = parsed.data.REDIS_URL ? "REDIS_URL" : "REDIS_DB";
+    if (db !== 0) {
+      problems.push(
+        `${variable}: got database ${db}, expected 0 with REDIS_CLUSTER_NODES (a cluster has only database 0)`,
+      );
+    }
+  }
   if (!parsed.success || problems.length > 0) throw new ConfigError(problems);
   const e = parsed.data;
 
-  const server: RedisSettings = e.REDIS_URL ?? {
+  const redis: RedisSettings = e.REDIS_URL ?? {
     host: e.REDIS_HOST ?? "localhost",
     port: e.REDIS_PORT,
     db: e.REDIS_DB,
     password: e.REDIS_PASSWORD,
     tls: false,
   };
-  // Cluster mode: the seed nodes replace host and port; credentials and TLS
-  // (from REDIS_URL or REDIS_PASSWORD) apply to every node.
-  const redis: RedisSettings = e.REDIS_CLUSTER_NODES
-    ? {
-      ...server,
-      host: e.REDIS_CLUSTER_NODES[0]!.host,
-      port: e.REDIS_CLUSTER_NODES[0]!.port,
-      cluster: Object.freeze(e.REDIS_CLUSTER_NODES),
-    }
-    : server;
   return Object.freeze({
-    redis: Object.freeze(redis),
+    redis: Object.freeze(withCluster(redis, e.REDIS_CLUSTER_NODES)),
     databaseUrl: e.DATABASE_URL,
     consumerGroup: e.CONSUMER_GROUP_NAME,
     consumerName: e.CONSUMER_NAME,

@@ -590,6 +590,10 @@ Deno.test("loadConfig: REDIS_CLUSTER_NODES selects cluster mode", async (t) => {
       oneProblem({ REDIS_CLUSTER_NODES: "a:1", REDIS_URL: "redis://h:1/2" }, "REDIS_URL"),
       /only database 0/,
     );
+    assert.match(
+      oneProblem({ REDIS_CLUSTER_NODES: "a:1", REDIS_URL: "redis://:pa%2Fss@h:1/4" }, "REDIS_URL"),
+      /got database 4/,
+    );
     assert.equal(loadConfig({ REDIS_CLUSTER_NODES: "a:1", REDIS_DB: "0" }, HOST).redis.db, 0);
   });
 });
