@@ -86,6 +86,10 @@ export async function startLocalCluster(): Promise<LocalCluster> {
           "127.0.0.1",
           "--cluster-enabled",
           "yes",
+          // Long enough that a node killed by a test is not declared failed
+          // (which would stop the whole cluster) before it is restarted.
+          "--cluster-node-timeout",
+          "60000",
           "--cluster-config-file",
           `${dir}/nodes-${ports[i]}.conf`,
           "--dir",

@@ -256,7 +256,7 @@ Deno.test("Redis Cluster unreachable: one outage line, no error per retry, SIGTE
 Deno.test({
   name: unavailable
     ? `Redis Cluster master restart (skipped: ${unavailable})`
-    : "Redis Cluster master killed and restarted empty: outage retried, no dead letters, every entry on the others one row",
+    : "Redis Cluster master killed and restarted empty: the others keep flowing, no dead letters, every entry one row",
   ignore: unavailable !== undefined,
   fn: async () => {
     await using world = await createWorld();
@@ -294,16 +294,16 @@ Deno.test({
     };
     await settled([s0, s1, s2]);
 
-    // The master of s2 dies: reads fail (an outage), the other masters keep their entries.
+    // The master of s2 dies: entries on the other masters keep flowing meanwhile
+    // (reads naming s2 fail until the scan no longer finds it).
     await cluster.kill(2);
-    await svc.waitForLog(message("redis unavailable; retrying until it is back"), SETTLE_MS);
     await produce(s0, 5000, 100);
     await produce(s1, 6000, 100);
+    await settled([s0, s1]);
     // It comes back empty (no persistence): s2 and its group are gone; new entries there are consumed too.
     await cluster.restart(2);
     await produce(s2, 7000, 100);
     await settled([s0, s1, s2]);
-    await svc.waitForLog(message("redis available again"), SETTLE_MS);
 
     assert.deepEqual(await rowStats(world), { rows: good.size, distinct: good.size });
     const stored = await storedKeys(world);

@@ -9,7 +9,7 @@
  */
 import type { Cluster } from "ioredis";
 import type { Delivery } from "./consumer.ts";
-import { fieldsToObject } from "./redis.ts";
+import { fieldsToObject, whenReady } from "./redis.ts";
 import { groupBySlot } from "./slot.ts";
 import { sleep } from "../retry.ts";
 
@@ -39,6 +39,7 @@ export class ClusterReader {
     blockMs: number,
     signal: AbortSignal,
   ): Promise<Delivery[]> {
+    await whenReady(this.cluster, 2_000);
     const deadline = Date.now() + blockMs;
     let pause = this.opts.firstPauseMs ?? 25;
     while (true) {

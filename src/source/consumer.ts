@@ -64,9 +64,10 @@ export class RedisSource implements Source {
     private readonly opts: RedisSourceOptions,
   ) {
     this.#now = opts.now ?? Date.now;
-    if (isCluster(cmd)) {
-      // No blocking reads in a cluster: nothing to unblock on shutdown, the abort signal ends the idle pause.
-      this.#clusterReader = new ClusterReader(cmd, { group: opts.group, consumer: opts.consumer });
+    if (isCluster(blocking)) {
+      // New entries come over the read connections, as on one server, but
+      // nothing blocks: nothing to unblock on shutdown, the abort signal ends the idle pause.
+      this.#clusterReader = new ClusterReader(blocking, { group: opts.group, consumer: opts.consumer });
       return;
     }
     blocking.on("ready", () => {
