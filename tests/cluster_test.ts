@@ -365,6 +365,37 @@ Deno.test({
       assert.deepEqual(new Set(seen), written);
       assert.deepEqual(await src.read(never), [], "nothing left; an empty read returns after the block time");
       assert.equal(await pendingTotal(cluster.client, streams, "g"), 0);
+
+      // A stream deleted under the reader fails its slot's read (NOGROUP) while
+      // another slot's read in the same round delivers entries: those come back
+      // from this consumer's pending list on the next reads, not after a claim.
+      const kept = streams[0]!;
+      const keptOwner = (await cluster.ownerOf(kept)).port;
+      let deleted = "";
+      for (const s of streams) if (!deleted && (await cluster.ownerOf(s)).port !== keptOwner) deleted = s;
+      const wide = new RedisSource(cmd, blocking, discovery, {
+        group: "g",
+        consumer: "c1",
+        batchSize: 100, // every stream in one round
+        blockMs: 50,
+        claimMinIdleMs: 60_000,
+        consumerRemoveIdleMs: 3_600_000,
+        discoveryIntervalMs: 60_000,
+        log,
+      });
+      assert.deepEqual(await wide.read(never), []);
+      const fresh = new Set(
+        (await add(cluster.client, kept, [goodFields(7), goodFields(8)])).map((id) => entryKey(kept, id)),
+      );
+      await cluster.client.del(deleted);
+      const again = new Set<string>();
+      for (let i = 0; i < 20 && again.size < fresh.size; i++) {
+        const batch = await wide.read(never);
+        for (const d of batch) again.add(entryKey(d.stream, d.id));
+        await wide.ack(batch);
+      }
+      assert.deepEqual(again, fresh);
+      assert.equal(await pendingTotal(cluster.client, [kept], "g"), 0);
     } finally {
       await Promise.all([closeRedis(cmd), closeRedis(blocking)]);
     }

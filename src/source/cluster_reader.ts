@@ -65,7 +65,10 @@ export class ClusterReader {
   }
 
   async #round(streams: readonly string[], count: number): Promise<Delivery[]> {
-    const replies = await Promise.all(
+    // Every slot's read settles before a failure is reported, so none still
+    // runs when the caller retries. Entries that the other reads delivered are
+    // then pending for this consumer, and the caller re-reads them.
+    const settled = await Promise.allSettled(
       groupBySlot(streams).map((keys) =>
         this.cluster.xreadgroup(
           "GROUP",
@@ -79,6 +82,9 @@ export class ClusterReader {
         ) as Promise<XReply>
       ),
     );
+    const failed = settled.find((r): r is PromiseRejectedResult => r.status === "rejected");
+    if (failed) throw failed.reason;
+    const replies = settled.map((r) => (r as PromiseFulfilledResult<XReply>).value);
     const out: Delivery[] = [];
     for (const reply of replies) {
       for (const [stream, entries] of reply ?? []) {

@@ -113,6 +113,8 @@ export class RedisSource implements Source {
         this.opts.log.warn("consumer group or stream vanished; rediscovering", { error: (err as Error).message });
         this.discovery.invalidate();
         this.#nextDiscovery = 0;
+        // In a cluster, the reads of other slots may have delivered entries in the same round.
+        this.rescanOwnPending();
         return [];
       }
       throw err;
