@@ -194,6 +194,8 @@ Deno.test({
       const letters = ids.map((id, i) => ({ entry: { stream, id, fields: badFields(i) }, reason: `bad ${i}` }));
       assert.equal(await writer.send(letters), 2);
       assert.equal(await writer.send(letters.slice(0, 1)), 0, "an acked entry is not dead-lettered again");
+      const orphan = { entry: { stream: `${prefix}:deleted`, id: "1-0", fields: badFields(0) }, reason: "gone" };
+      assert.equal(await writer.send([orphan]), 0, "an entry of a deleted stream is not dead-lettered, and no error");
 
       const onNode = await deadOwner.redis.xrange(deadStream, "-", "+");
       assert.deepEqual(
