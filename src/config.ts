@@ -21,6 +21,14 @@ export interface RedisSettings {
   readonly tlsCertFile?: string;
   /** PEM private key of the client certificate (`REDIS_TLS_KEY_FILE`). */
   readonly tlsKeyFile?: string;
+  /** Seed nodes of a Redis Cluster (REDIS_CLUSTER_NODES); absent for a single server. */
+  readonly cluster?: readonly RedisNode[];
+}
+
+/** One `host:port` of REDIS_CLUSTER_NODES. */
+export interface RedisNode {
+  readonly host: string;
+  readonly port: number;
 }
 
 /** The target table, validated as plain SQL identifiers. */
@@ -166,6 +174,29 @@ function redisUrl() {
       password: u.password ? decodeURIComponent(u.password) : undefined,
       tls: u.protocol === "rediss:",
     };
+  });
+}
+
+const NODES_EXPECTED = "a comma-separated list of host:port seed nodes (e.g. 10.0.0.1:7000)";
+
+function clusterNodes() {
+  return z.string().trim().optional().transform((v, ctx): RedisNode[] | undefined => {
+    if (v === undefined || v === "") return undefined;
+    const nodes: RedisNode[] = [];
+    for (const item of v.split(",").map((s) => s.trim()).filter((s) => s !== "")) {
+      const m = /^(?:\[([^\]]+)\]|([^\s:/@]+)):(\d{1,5})$/.exec(item);
+      const port = m ? Number(m[3]) : 0;
+      if (!m || port < 1 || port > 65535) {
+        ctx.addIssue({ code: "custom", message: NODES_EXPECTED });
+        return z.NEVER;
+      }
+      nodes.push(Object.freeze({ host: m[1] ?? m[2]!, port }));
+    }
+    if (nodes.length === 0) {
+      ctx.addIssue({ code: "custom", message: NODES_EXPECTED });
+      return z.NEVER;
+    }
+    return nodes;
   });
 }
 
@@ -325,6 +356,7 @@ function schemaFor(defaults: { hostname: string; pid: number }) {
     REDIS_PORT: int(6379, 1, 65535),
     REDIS_DB: int(0, 0, 15),
     REDIS_PASSWORD: z.string().optional().transform((v) => (v === "" ? undefined : v)),
+    REDIS_CLUSTER_NODES: clusterNodes(),
     DATABASE_URL: databaseUrl("postgres://postgres@localhost:5432/postgres"),
     CONSUMER_GROUP_NAME: name("db_writer"),
     CONSUMER_NAME: name(`${defaults.hostname}-${defaults.pid}`),
@@ -502,6 +534,15 @@ function redisTlsProblems(env: Readonly<Record<string, string | undefined>>): st
 }
 
 /**
+ * Cluster mode: the seed nodes replace host and port; credentials and TLS
+ * (from REDIS_URL or REDIS_PASSWORD) apply to every node.
+ */
+function withCluster(server: RedisSettings, nodes: readonly RedisNode[] | undefined): RedisSettings {
+  if (!nodes) return server;
+  return { ...server, host: nodes[0]!.host, port: nodes[0]!.port, cluster: Object.freeze([...nodes]) };
+}
+
+/**
  * Validates an environment into a frozen {@link Config}.
  * @throws {ConfigError} listing every problem, one line per variable.
  */
@@ -515,6 +556,15 @@ export function loadConfig(
     return `${variable}: got ${shown(variable, env[variable])}, expected ${issue.message}`;
   });
   problems.push(...crossProblems(env));
+  if (parsed.success && parsed.data.REDIS_CLUSTER_NODES) {
+    const db = parsed.data.REDIS_URL?.db ?? parsed.data.REDIS_DB;
+    const variable = parsed.data.REDIS_URL ? "REDIS_URL" : "REDIS_DB";
+    if (db !== 0) {
+      problems.push(
+        `${variable}: got database ${db}, expected 0 with REDIS_CLUSTER_NODES (a cluster has only database 0)`,
+      );
+    }
+  }
   if (!parsed.success || problems.length > 0) throw new ConfigError(problems);
   const e = parsed.data;
 
@@ -532,7 +582,7 @@ export function loadConfig(
     ...(e.REDIS_TLS_KEY_FILE ? { tlsKeyFile: e.REDIS_TLS_KEY_FILE } : {}),
   };
   return Object.freeze({
-    redis: Object.freeze(redis),
+    redis: Object.freeze(withCluster(redis, e.REDIS_CLUSTER_NODES)),
     databaseUrl: e.DATABASE_URL,
     consumerGroup: e.CONSUMER_GROUP_NAME,
     consumerName: e.CONSUMER_NAME,

@@ -96,6 +96,11 @@ const TRANSIENT_MESSAGES = [
   "write after end",
   "socket hang up",
   "Connection lost",
+  // ioredis Cluster, while no node answers
+  "Failed to refresh slots cache",
+  "None of startup nodes is available",
+  "Cluster isn't ready",
+  "Too many Cluster redirections",
 ];
 
 function props(err: unknown): { code?: string; name?: string; message: string; cause?: unknown } {

@@ -603,3 +603,50 @@ Deno.test("loadConfig: TimescaleDB intervals are validated and normalised", asyn
     assert.match(oneProblem({ LAG_INTERVAL_SEC: "0" }, "LAG_INTERVAL_SEC"), /seconds from 0.1 to 3600/);
   });
 });
+
+Deno.test("loadConfig: REDIS_CLUSTER_NODES selects cluster mode", async (t) => {
+  await t.step("unset: a single server, no cluster key at all", () => {
+    assert.equal("cluster" in loadConfig({}, HOST).redis, false);
+  });
+  await t.step("seed nodes, IPv6 in brackets, spaces and empty items ignored; credentials from REDIS_URL", () => {
+    const c = loadConfig({
+      REDIS_CLUSTER_NODES: " 10.0.0.1:7000, [::1]:7001 ,, redis-c:7002",
+      REDIS_URL: "rediss://app:pw@ignored-host:1/0",
+    }, HOST);
+    assert.deepEqual(c.redis, {
+      host: "10.0.0.1",
+      port: 7000,
+      db: 0,
+      username: "app",
+      password: "pw",
+      tls: true,
+      cluster: [{ host: "10.0.0.1", port: 7000 }, { host: "::1", port: 7001 }, { host: "redis-c", port: 7002 }],
+    });
+    assert.ok(Object.isFrozen(c.redis.cluster));
+  });
+  await t.step("REDIS_PASSWORD applies to every node", () => {
+    const c = loadConfig({ REDIS_CLUSTER_NODES: "a:1", REDIS_PASSWORD: "s3cret" }, HOST);
+    assert.equal(c.redis.password, "s3cret");
+    assert.doesNotMatch(JSON.stringify(redactedConfig(c)), /s3cret/);
+  });
+  for (const bad of ["a", "a:", ":7000", "a:0", "a:65536", "a:70a", "a:1,b", "::1:7000", "a b:1", " , "]) {
+    await t.step(`bad list ${JSON.stringify(bad)}`, () => {
+      assert.match(
+        oneProblem({ REDIS_CLUSTER_NODES: bad }, "REDIS_CLUSTER_NODES"),
+        /expected a comma-separated list of host:port seed nodes/,
+      );
+    });
+  }
+  await t.step("a database other than 0 is refused (a cluster has only database 0)", () => {
+    assert.match(oneProblem({ REDIS_CLUSTER_NODES: "a:1", REDIS_DB: "3" }, "REDIS_DB"), /got database 3, expected 0/);
+    assert.match(
+      oneProblem({ REDIS_CLUSTER_NODES: "a:1", REDIS_URL: "redis://h:1/2" }, "REDIS_URL"),
+      /only database 0/,
+    );
+    assert.match(
+      oneProblem({ REDIS_CLUSTER_NODES: "a:1", REDIS_URL: "redis://:pa%2Fss@h:1/4" }, "REDIS_URL"),
+      /got database 4/,
+    );
+    assert.equal(loadConfig({ REDIS_CLUSTER_NODES: "a:1", REDIS_DB: "0" }, HOST).redis.db, 0);
+  });
+});

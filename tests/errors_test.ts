@@ -100,6 +100,18 @@ Deno.test("classify: a table of failures", async (t) => {
       "transient",
     ],
     ["ioredis: Command timed out", new Error("Command timed out"), "transient"],
+    ["ioredis Cluster: slots refresh failed", new Error("Failed to refresh slots cache."), "transient"],
+    ["ioredis Cluster: no startup node", new Error("None of startup nodes is available"), "transient"],
+    [
+      "ioredis Cluster: redirections exhausted",
+      new Error("Too many Cluster redirections. Last error: ReplyError: MOVED 11412 127.0.0.1:35189"),
+      "transient",
+    ],
+    [
+      "ioredis Cluster: not ready",
+      new Error("Cluster isn't ready and enableOfflineQueue options is false"),
+      "transient",
+    ],
     ["AbortSignal.timeout reason", new DOMException("signal timed out", "TimeoutError"), "transient"],
     // everything else
     ["plain Error", new Error("boom"), "unknown"],

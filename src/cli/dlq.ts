@@ -5,7 +5,7 @@
 import type { Config } from "../config.ts";
 import { describe, UsageError } from "../errors.ts";
 import { printError, printLine } from "../log.ts";
-import { fieldsToObject, type RedisClient } from "../source/redis.ts";
+import { fieldsToObject, isCluster, type RedisClient } from "../source/redis.ts";
 import { originalFields } from "../source/dead_letter.ts";
 import { intFlag, isStreamId, parseFlags } from "./args.ts";
 import { withRedis } from "./with_redis.ts";
@@ -22,8 +22,9 @@ export const DLQ_USAGE = `Usage:
   db-writer dlq replay [--id ID... | --all | --limit N] [--dry-run]
       Add each dead letter's original fields as a new entry on its original
       stream; the dead letter is deleted only once that succeeded (one atomic
-      step per entry). --all (the default) takes every dead letter present when
-      the command starts; --id (repeatable) picks entries; --limit N the oldest N.
+      step per entry; in a Redis Cluster two steps, see the README). --all
+      (the default) takes every dead letter present when the command starts;
+      --id (repeatable) picks entries; --limit N the oldest N.
       --dry-run only prints what would be replayed. Ends with a summary line
       "replayed N, skipped M"; exit 1 if any is skipped.
   db-writer dlq purge (--all | --before TIME | --id ID...) [--yes]
@@ -137,6 +138,32 @@ local id = redis.call('XADD', KEYS[2], '*', unpack(ARGV, 2))
 redis.call('XDEL', KEYS[1], ARGV[1])
 return id`;
 
+type Replay = { id: string; target: string; fields: string[] };
+type Outcome = [Error | null, unknown];
+
+async function replayAtomically(redis: RedisClient, stream: string, plan: readonly Replay[]): Promise<Outcome[]> {
+  const pipe = redis.pipeline();
+  for (const p of plan) pipe.eval(ADD_THEN_DELETE, 2, stream, p.target, p.id, ...p.fields);
+  return (await pipe.exec()) ?? [];
+}
+
+// In a Redis Cluster the two streams usually live in different slots, out of
+// reach of one script: add first, then delete, so a crash in between (or two
+// replays racing) can duplicate a replayed entry but never lose a dead letter.
+function replayAcrossSlots(redis: RedisClient, stream: string, plan: readonly Replay[]): Promise<Outcome[]> {
+  return Promise.all(plan.map(async (p): Promise<Outcome> => {
+    try {
+      const [still] = await redis.xrange(stream, p.id, p.id);
+      if (!still) return [null, null]; // deleted meanwhile (replayed or purged by someone else)
+      const newId = await redis.xadd(p.target, "*", ...p.fields);
+      await redis.xdel(stream, p.id);
+      return [null, newId];
+    } catch (err) {
+      return [err as Error, null];
+    }
+  }));
+}
+
 function parseReplay(args: readonly string[]): Action {
   const v = parseFlags("dlq replay", args, {
     all: { type: "boolean" },
@@ -158,7 +185,7 @@ function parseReplay(args: readonly string[]): Action {
   return async (redis, stream) => {
     let replayed = 0, skipped = 0;
     const replay = async (page: readonly Entry[]) => {
-      const plan: { id: string; target: string; fields: string[] }[] = [];
+      const plan: Replay[] = [];
       for (const [id, flat] of page) {
         const dead = fieldsToObject(flat);
         const target = dead.original_stream ?? "";
@@ -181,9 +208,9 @@ function parseReplay(args: readonly string[]): Action {
         }
       }
       if (plan.length === 0) return;
-      const pipe = redis.pipeline();
-      for (const p of plan) pipe.eval(ADD_THEN_DELETE, 2, stream, p.target, p.id, ...p.fields);
-      const results = (await pipe.exec()) ?? [];
+      const results = isCluster(redis)
+        ? await replayAcrossSlots(redis, stream, plan)
+        : await replayAtomically(redis, stream, plan);
       plan.forEach((p, i) => {
         const [err, newId] = results[i] ?? [new Error("no reply")];
         if (err) {

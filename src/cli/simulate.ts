@@ -12,7 +12,7 @@ import { intFlag, numberFlag, parseFlags } from "./args.ts";
 import { globMatches } from "./glob.ts";
 import { withRedis } from "./with_redis.ts";
 import { ProgressLine } from "./progress.ts";
-import type { RedisClient } from "../source/redis.ts";
+import { isCluster, type RedisClient } from "../source/redis.ts";
 import {
   generateMessages,
   type GeneratorOptions,
@@ -206,18 +206,25 @@ async function send(
       if (signal.aborted) break;
     }
     const n = opts.count === 0 ? chunk : Math.min(chunk, opts.count - progress.sent);
-    const pipe = redis.pipeline();
     const streams: string[] = [];
+    const batch: SimMessage[] = [];
     let bad = 0;
     for (let i = 0; i < n; i++) {
       const m: SimMessage = messages.next().value;
-      pipe.xadd(m.stream, "*", ...Object.entries(m.fields).flat());
+      batch.push(m);
       streams.push(m.stream);
       if (m.defect) bad++;
     }
-    const results = (await pipe.exec()) ?? [];
-    const failed = results.find(([err]) => err);
-    if (failed) throw failed[0];
+    if (isCluster(redis)) {
+      // A pipeline may not span nodes: send concurrently, each to its key's node.
+      await Promise.all(batch.map((m) => redis.xadd(m.stream, "*", ...Object.entries(m.fields).flat())));
+    } else {
+      const pipe = redis.pipeline();
+      for (const m of batch) pipe.xadd(m.stream, "*", ...Object.entries(m.fields).flat());
+      const results = (await pipe.exec()) ?? [];
+      const failed = results.find(([err]) => err);
+      if (failed) throw failed[0];
+    }
     progress.sent += n;
     progress.malformed += bad;
     for (const s of streams) progress.streams.add(s);

@@ -6,7 +6,7 @@
  */
 import type { RedisSettings } from "../config.ts";
 import { describe } from "../errors.ts";
-import { closeRedis, connectRedis, type RedisClient, startConnecting } from "../source/redis.ts";
+import { closeRedis, connectRedis, type RedisClient, startConnecting, whenReady } from "../source/redis.ts";
 
 /** Runs `fn` with a fresh connection named `name`; always closes it. */
 export async function withRedis<T>(
@@ -24,8 +24,17 @@ export async function withRedis<T>(
   });
   startConnecting(redis);
   try {
+    await whenReady(redis, 10_000);
     return await fn(redis);
   } catch (err) {
+    if (settings.cluster && String((err as Error).message).startsWith("CLUSTERDOWN")) {
+      throw new Error(
+        `cannot reach the Redis Cluster at ${settings.cluster.map((n) => `${n.host}:${n.port}`).join(",")}: ${
+          connectionError?.message ?? (err as Error).message
+        }`,
+        { cause: err },
+      );
+    }
     if (connectionError && (err as Error).name === "MaxRetriesPerRequestError") {
       throw new Error(
         `cannot reach Redis at ${settings.host}:${settings.port} (db ${settings.db}): ${describe(connectionError)}`,

@@ -2,10 +2,13 @@
  * The Redis side of the pipeline: reads a batch (own pending first, then
  * entries other consumers left idle, then new ones), acknowledges, and keeps
  * the consumer group tidy. Never holds more than BATCH_SIZE entries per read.
+ * Against a Redis Cluster, new entries come through a {@link ClusterReader}
+ * (one read per slot, no blocking) and acknowledgements go per stream.
  */
 import type { StreamEntry } from "../reading.ts";
 import type { Logger } from "../log.ts";
-import { fieldsToObject, type RedisClient } from "./redis.ts";
+import { fieldsToObject, isCluster, type RedisClient } from "./redis.ts";
+import { ClusterReader } from "./cluster_reader.ts";
 import type { StreamDiscovery } from "./discovery.ts";
 import { sleep } from "../retry.ts";
 
@@ -51,6 +54,8 @@ export class RedisSource implements Source {
   #blockingId: number | undefined;
   /** Where the next read window starts, when there are more streams than BATCH_SIZE. */
   #window = 0;
+  /** Set in cluster mode, where multi-key reads must stay within one slot. */
+  readonly #clusterReader: ClusterReader | undefined;
 
   constructor(
     private readonly cmd: RedisClient,
@@ -59,6 +64,12 @@ export class RedisSource implements Source {
     private readonly opts: RedisSourceOptions,
   ) {
     this.#now = opts.now ?? Date.now;
+    if (isCluster(blocking)) {
+      // New entries come over the read connections, as on one server, but
+      // nothing blocks: nothing to unblock on shutdown, the abort signal ends the idle pause.
+      this.#clusterReader = new ClusterReader(blocking, { group: opts.group, consumer: opts.consumer });
+      return;
+    }
     blocking.on("ready", () => {
       blocking.client("ID").then((id) => (this.#blockingId = Number(id)), () => {});
     });
@@ -102,6 +113,8 @@ export class RedisSource implements Source {
         this.opts.log.warn("consumer group or stream vanished; rediscovering", { error: (err as Error).message });
         this.discovery.invalidate();
         this.#nextDiscovery = 0;
+        // In a cluster, the reads of other slots may have delivered entries in the same round.
+        this.rescanOwnPending();
         return [];
       }
       throw err;
@@ -115,6 +128,11 @@ export class RedisSource implements Source {
       const ids = byStream.get(e.stream);
       if (ids) ids.push(e.id);
       else byStream.set(e.stream, [e.id]);
+    }
+    if (isCluster(this.cmd)) {
+      // A pipeline may not span nodes: one XACK per stream, sent concurrently, each to its stream's node.
+      await Promise.all([...byStream].map(([stream, ids]) => this.cmd.xack(stream, this.opts.group, ...ids)));
+      return;
     }
     const pipe = this.cmd.pipeline();
     for (const [stream, ids] of byStream) pipe.xack(stream, this.opts.group, ...ids);
@@ -224,6 +242,9 @@ export class RedisSource implements Source {
       blockMs = Math.min(blockMs, 100);
     }
     const perStream = Math.max(1, Math.floor(this.opts.batchSize / streams.length));
+    if (this.#clusterReader) {
+      return await this.#clusterReader.read(streams, perStream, this.opts.batchSize, blockMs, signal);
+    }
     const first = (await this.blocking.xreadgroup(
       "GROUP",
       this.opts.group,

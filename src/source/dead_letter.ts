@@ -2,10 +2,14 @@
  * Dead letters: a rejected entry goes to the dead-letter stream with the
  * reason and every original field, and is acknowledged in the same atomic
  * step (a Lua script), so a crash can neither lose it nor send it twice.
+ * In a Redis Cluster the two keys usually live in different slots, where no
+ * script can reach both: there the dead letter is added first and the entry
+ * acknowledged after, so a crash in between duplicates a dead letter but
+ * never loses an entry.
  */
 import type { StreamEntry } from "../reading.ts";
 import { parseStreamKey } from "../reading.ts";
-import { type RedisClient, setOwnField } from "./redis.ts";
+import { isCluster, type RedisClient, setOwnField } from "./redis.ts";
 
 /** An entry to dead-letter and why. */
 export interface DeadLetter {
@@ -121,6 +125,7 @@ export class DeadLetterWriter {
   async send(letters: readonly DeadLetter[]): Promise<number> {
     if (letters.length === 0) return 0;
     const now = (this.opts.now ?? Date.now)();
+    if (isCluster(this.redis)) return await this.#sendAcrossSlots(letters, now);
     const pipe = this.redis.pipeline();
     for (const letter of letters) {
       pipe.eval(
@@ -141,5 +146,28 @@ export class DeadLetterWriter {
       added += Number(value);
     }
     return added;
+  }
+
+  /**
+   * Cluster mode, three steps per batch: skip entries no longer pending
+   * (another consumer dealt with them), XADD the dead letters, then XACK.
+   */
+  async #sendAcrossSlots(letters: readonly DeadLetter[], now: number): Promise<number> {
+    const { group, stream, maxLen } = this.opts;
+    const cluster = this.redis;
+    const pending = await Promise.all(
+      letters.map(({ entry }) =>
+        (cluster.xpending(entry.stream, group, entry.id, entry.id, 1) as Promise<unknown[]>).then(
+          (p) => p.length > 0,
+          // The stream or its group was deleted meanwhile: nothing is pending (as XACK answers 0 on one server).
+          (err: Error) => String(err.message).startsWith("NOGROUP") ? false : Promise.reject(err),
+        )
+      ),
+    );
+    const due = letters.filter((_, i) => pending[i]);
+    const trim = maxLen > 0 ? ["MAXLEN", "~", maxLen] as const : [];
+    await Promise.all(due.map((letter) => cluster.xadd(stream, ...trim, "*", ...deadLetterFields(letter, now))));
+    await Promise.all(due.map(({ entry }) => cluster.xack(entry.stream, group, entry.id)));
+    return due.length;
   }
 }

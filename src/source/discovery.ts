@@ -1,11 +1,12 @@
 /**
  * Finds the input streams: exact keys from STREAM_PATTERN as given, globs by
  * SCAN (TYPE stream), never the dead-letter stream; creates the consumer
- * group on each new one, from the start of the stream.
+ * group on each new one, from the start of the stream. In a cluster, every
+ * master is scanned (SCAN only sees the keys of the node it runs on).
  */
 import type { Logger } from "../log.ts";
 import { describe } from "../errors.ts";
-import type { RedisClient } from "./redis.ts";
+import { masterServers, type RedisClient, whenReady } from "./redis.ts";
 
 /** True when `pattern` has glob characters (otherwise it is an exact key). */
 export function isGlob(pattern: string): boolean {
@@ -40,20 +41,28 @@ export class StreamDiscovery {
 
   /** Scans for matching streams and makes sure each has the consumer group. */
   async refresh(): Promise<readonly string[]> {
+    await whenReady(this.redis, 2_000);
     const found = new Set<string>();
     const exact = new Set<string>();
+    const globs: string[] = [];
     for (const p of this.opts.patterns) {
-      if (!isGlob(p)) {
+      if (isGlob(p)) globs.push(p);
+      else {
         exact.add(p);
         found.add(p);
-        continue;
       }
-      let cursor = "0";
-      do {
-        const [next, keys] = await this.redis.scan(cursor, "MATCH", p, "COUNT", 1000, "TYPE", "stream");
-        cursor = next;
-        for (const k of keys) if (this.#readableKey(k)) found.add(k);
-      } while (cursor !== "0");
+    }
+    if (globs.length > 0) {
+      for (const server of await masterServers(this.redis)) {
+        for (const p of globs) {
+          let cursor = "0";
+          do {
+            const [next, keys] = await server.scan(cursor, "MATCH", p, "COUNT", 1000, "TYPE", "stream");
+            cursor = next;
+            for (const k of keys) if (this.#readableKey(k)) found.add(k);
+          } while (cursor !== "0");
+        }
+      }
     }
     found.delete(this.opts.deadLetterStream);
 

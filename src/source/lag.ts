@@ -7,7 +7,7 @@ import type { LagTotals } from "../stats.ts";
 import { sleep } from "../retry.ts";
 import type { Logger } from "../log.ts";
 import { describe } from "../errors.ts";
-import type { RedisClient } from "./redis.ts";
+import { isCluster, type RedisClient } from "./redis.ts";
 
 /** One stream's backlog for the consumer group. */
 export interface StreamLag {
@@ -71,9 +71,7 @@ export class LagMonitor {
     const keys = [...this.opts.streams()];
     const streams: StreamLag[] = [];
     if (keys.length > 0) {
-      const pipe = this.redis.pipeline();
-      for (const k of keys) pipe.xinfo("GROUPS", k);
-      const results = (await pipe.exec()) ?? [];
+      const results = await this.#groupsOf(keys);
       keys.forEach((stream, i) => {
         const [err, reply] = results[i] ?? [null, undefined];
         if (err) return; // the stream vanished since discovery: nothing to wait for
@@ -89,6 +87,23 @@ export class LagMonitor {
     }
     this.#snapshot = { streams, lag, pending, at: (this.opts.now ?? Date.now)() };
     return this.#snapshot;
+  }
+
+  /** XINFO GROUPS of each key, as `[error, reply]` pairs in key order. */
+  async #groupsOf(keys: readonly string[]): Promise<[Error | null, unknown][]> {
+    if (isCluster(this.redis)) {
+      // A pipeline may not span nodes: ask each stream's node, all at once.
+      const redis = this.redis;
+      return await Promise.all(keys.map((k) =>
+        redis.xinfo("GROUPS", k).then(
+          (reply): [Error | null, unknown] => [null, reply],
+          (err): [Error | null, unknown] => [err as Error, undefined],
+        )
+      ));
+    }
+    const pipe = this.redis.pipeline();
+    for (const k of keys) pipe.xinfo("GROUPS", k);
+    return (await pipe.exec()) ?? [];
   }
 
   /** Refreshes every `intervalMs` until `signal` aborts; failures are logged at DEBUG and retried next time. */

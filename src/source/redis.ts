@@ -1,15 +1,37 @@
 /**
  * Redis connections (ioredis behind this one module). Reconnects forever
  * with capped backoff; commands fail fast while disconnected so the caller's
- * retry loop, not the driver, decides what to do.
+ * retry loop, not the driver, decides what to do. With REDIS_CLUSTER_NODES
+ * the connection is a Redis Cluster client that routes each command to the
+ * node owning its key.
  */
-import { Redis } from "ioredis";
+import { Cluster, Redis } from "ioredis";
 import type { RedisSettings } from "../config.ts";
 import { succeedsWithin } from "../retry.ts";
 import { redisTlsOptions } from "../tls.ts";
 
-/** A Redis connection. */
-export type RedisClient = Redis;
+/** A Redis connection: to one server, or to a cluster. */
+export type RedisClient = Redis | Cluster;
+
+/** A connection to one Redis server (one node of a cluster, say). */
+export type RedisServer = Redis;
+
+/** True when `client` talks to a Redis Cluster (multi-key commands must then stay within one slot). */
+export function isCluster(client: RedisClient): client is Cluster {
+  return client instanceof Cluster;
+}
+
+/**
+ * The servers that hold the data: every master of a cluster (waiting until
+ * the cluster client knows them), or the one server.
+ */
+export async function masterServers(client: RedisClient): Promise<RedisServer[]> {
+  if (!isCluster(client)) return [client];
+  await whenReady(client, 2_000);
+  const masters = client.nodes("master");
+  if (masters.length === 0) throw new Error("CLUSTERDOWN: the cluster client knows no master node yet");
+  return masters;
+}
 
 /**
  * Opens a connection; `onError` receives connection errors (never thrown).
@@ -19,6 +41,7 @@ export function connectRedis(
   settings: RedisSettings,
   opts: { name: string; commandTimeoutMs?: number; onError?: (err: Error) => void },
 ): RedisClient {
+  if (settings.cluster) return connectCluster(settings, settings.cluster, opts);
   const client = new Redis({
     host: settings.host,
     port: settings.port,
@@ -44,6 +67,73 @@ export function connectRedis(
   return client;
 }
 
+/**
+ * Waits until a cluster client knows the cluster (a single-server client
+ * returns at once): a cluster client fails commands while it does not.
+ * @throws {Error} `CLUSTERDOWN …` (transient) when not ready within `timeoutMs`.
+ */
+export async function whenReady(client: RedisClient, timeoutMs: number): Promise<void> {
+  if (!isCluster(client) || client.status === "ready") return;
+  startConnecting(client);
+  let onReady = () => {};
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      onReady = resolve;
+      client.once("ready", onReady);
+      timer = setTimeout(
+        () => reject(new Error(`CLUSTERDOWN: no node of the Redis Cluster answered within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+    });
+  } finally {
+    clearTimeout(timer);
+    client.off("ready", onReady);
+  }
+}
+
+function connectCluster(
+  settings: RedisSettings,
+  seeds: NonNullable<RedisSettings["cluster"]>,
+  opts: { name: string; commandTimeoutMs?: number; onError?: (err: Error) => void },
+): Cluster {
+  const cluster = new Cluster(seeds.map((n) => ({ host: n.host, port: n.port })), {
+    lazyConnect: true,
+    enableReadyCheck: true,
+    // Fail fast while the cluster is unreachable (callers retry, and shutdown
+    // is not held up by queued commands); see whenReady() for the start.
+    enableOfflineQueue: false,
+    // Re-read the slot map now and then: a master that went away and came back
+    // (or was added) is otherwise only noticed when a command is redirected.
+    slotsRefreshInterval: 5_000,
+    // No auto-pipelining: it routes by the first argument, which for XREADGROUP,
+    // XINFO, XGROUP and EVAL is not the key. Concurrent commands still share
+    // each node's connection without waiting for one another.
+    enableAutoPipelining: false,
+    clusterRetryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 10), 2_000),
+    redisOptions: {
+      username: settings.username,
+      password: settings.password,
+      // The CA and client certificate apply to every node; no fixed server name,
+      // since each node is checked against the address it is reached at.
+      tls: clusterTlsOptions(settings),
+      connectionName: opts.name,
+      connectTimeout: 10_000,
+      commandTimeout: opts.commandTimeoutMs,
+      maxRetriesPerRequest: 0,
+      autoResendUnfulfilledCommands: false,
+    },
+  });
+  cluster.on("error", (err: Error) => opts.onError?.(err));
+  return cluster;
+}
+
+function clusterTlsOptions(settings: RedisSettings) {
+  const options = redisTlsOptions(settings);
+  if (options) delete options.servername;
+  return options;
+}
+
 /** Connects (if needed) without throwing; later commands report problems. */
 export function startConnecting(client: RedisClient): void {
   if (client.status === "wait") client.connect().catch(() => {});
@@ -63,7 +153,7 @@ export async function closeRedis(client: RedisClient): Promise<void> {
 /** Answers whether Redis responds, within `timeoutMs`. */
 export function pingRedis(client: RedisClient, timeoutMs = 2000): Promise<boolean> {
   return succeedsWithin(
-    client.ping().then((reply) => {
+    whenReady(client, timeoutMs).then(() => client.ping()).then((reply) => {
       if (reply !== "PONG") throw new Error(`unexpected PING reply ${reply}`);
     }),
     timeoutMs,
