@@ -39,6 +39,9 @@ function parseArgs(args: string[]): Options {
     const v = Deno.env.get(name);
     if (v !== undefined) o.extraEnv[name] = v;
   }
+  // V8 flags for the service processes only (DENO_V8_FLAGS would also reach this script).
+  const v8 = Deno.env.get("BENCH_V8_FLAGS");
+  if (v8) o.extraEnv.DENO_V8_FLAGS = v8;
   for (let i = 0; i < args.length; i++) {
     const flag = args[i]!, value = args[i + 1];
     const num = () => {

@@ -207,7 +207,7 @@ function schemaFor(defaults: { hostname: string; pid: number }) {
     DATABASE_URL: databaseUrl("postgres://postgres@localhost:5432/postgres"),
     CONSUMER_GROUP_NAME: name("db_writer"),
     CONSUMER_NAME: name(`${defaults.hostname}-${defaults.pid}`),
-    BATCH_SIZE: int(500, 1, 100_000),
+    BATCH_SIZE: int(2000, 1, 100_000),
     BATCH_TIMEOUT_SEC: seconds(5, 0.001, 3600),
     PROCESSING_INTERVAL_SEC: seconds(0, 0, 3600),
     STREAM_PATTERN: patterns(),

@@ -39,7 +39,7 @@ Deno.test("loadConfig: defaults for every variable", () => {
     databaseUrl: "postgres://postgres@localhost:5432/postgres",
     consumerGroup: "db_writer",
     consumerName: "box-4242",
-    batchSize: 500,
+    batchSize: 2000,
     batchTimeoutMs: 5000,
     processingIntervalMs: 0,
     streamPatterns: ["mqtt_stream:*"],
@@ -71,7 +71,7 @@ Deno.test("loadConfig: empty and blank strings mean the default", () => {
     { BATCH_SIZE: "", LOG_LEVEL: "  ", TABLE_NAME: "", REDIS_PASSWORD: "", STREAM_PATTERN: " " },
     HOST,
   );
-  assert.equal(c.batchSize, 500);
+  assert.equal(c.batchSize, 2000);
   assert.equal(c.logLevel, "info");
   assert.deepEqual(c.table, { name: "sensor_readings" });
   assert.equal(c.redis.password, undefined);
@@ -154,7 +154,7 @@ Deno.test("loadConfig: the config object is frozen, nested objects too", () => {
   assert.throws(() => {
     (c.streamPatterns as string[]).push("x");
   }, TypeError);
-  assert.equal(c.batchSize, 500);
+  assert.equal(c.batchSize, 2000);
 });
 
 Deno.test("loadConfig: default defaults when no hostname/pid is given", () => {
@@ -468,7 +468,7 @@ Deno.test("redactedConfig hides every password", async (t) => {
     assert.ok(!text.includes("dbpw"), text);
     assert.equal(r.databaseUrl, "postgres://writer:***@db:5432/iot");
     assert.deepEqual(r.redis, { host: "cache", port: 6380, db: 2, username: "app", password: "***", tls: true });
-    assert.equal(r.batchSize, 500);
+    assert.equal(r.batchSize, 2000);
     // the config itself is untouched
     assert.equal(c.redis.password, "redispw");
   });
