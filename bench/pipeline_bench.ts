@@ -77,8 +77,8 @@ async function migratedTable(world: World, name: string): Promise<string> {
 const quoted = (table: string) => table.split(".").map((p) => `"${p}"`).join(".");
 
 /** (i) The ceiling: one COPY FROM STDIN of every row into a freshly migrated table. */
-async function ceiling(world: World, chunks: readonly string[], rows: number) {
-  const table = await migratedTable(world, "copy_ceiling");
+async function ceiling(world: World, chunks: readonly string[], rows: number, name: string) {
+  const table = await migratedTable(world, name);
   const copy =
     `COPY ${quoted(table)} ("timestamp", device_id, sensor_type, value, metadata, source_stream, source_id) ` +
     `FROM STDIN`;
@@ -216,19 +216,31 @@ if (import.meta.main) {
   const chunks = await preload(world.redis, streams, o.count);
   printLine(`preloaded in ${((performance.now() - t) / 1000).toFixed(1)} s`);
   t = performance.now();
-  const copy = await ceiling(world, chunks, o.count);
-  chunks.length = 0;
-  printLine(`ceiling (COPY) measured in ${copy.seconds.toFixed(1)} s`);
+  // The ceiling is measured before and after the service runs; the faster
+  // of the two counts, so noise from other load never flatters the ratio.
+  const before = await ceiling(world, chunks, o.count, "copy_before");
+  printLine(`ceiling (COPY) measured in ${before.seconds.toFixed(1)} s`);
   const one = await drain(world, o, 1);
   printLine(`1 worker drained in ${one.seconds.toFixed(1)} s`);
   const two = await drain(world, o, 2);
   printLine(`2 workers drained in ${two.seconds.toFixed(1)} s`);
+  const after = await ceiling(world, chunks, o.count, "copy_after");
+  chunks.length = 0;
+  printLine(`ceiling (COPY) measured again in ${after.seconds.toFixed(1)} s`);
+  const copy = before.rowsPerSec >= after.rowsPerSec ? before : after;
   const st = await steady(world, o);
 
   const ratio = (r: number) => (r / copy.rowsPerSec).toFixed(2);
   const rows: string[][] = [
     ["measure", "rows/s", "× COPY", "notes"],
-    ["COPY ceiling", f0(copy.rowsPerSec), "1.00", `one COPY FROM STDIN, same rows and indexes`],
+    [
+      "COPY ceiling",
+      f0(copy.rowsPerSec),
+      "1.00",
+      `one COPY FROM STDIN, same rows and indexes; best of ${f0(before.rowsPerSec)} before and ${
+        f0(after.rowsPerSec)
+      } after`,
+    ],
     [
       "end to end, 1 worker",
       f0(one.rowsPerSec),
@@ -262,6 +274,7 @@ if (import.meta.main) {
     },
     options: { count: o.count, streams: o.streams, env: o.extraEnv },
     copy_ceiling_rows_per_sec: copy.rowsPerSec,
+    copy_ceiling_runs: [before.rowsPerSec, after.rowsPerSec],
     end_to_end_1_worker: { ...one, ratio: one.rowsPerSec / copy.rowsPerSec },
     end_to_end_2_workers: { ...two, ratio: two.rowsPerSec / copy.rowsPerSec },
     steady: st,
