@@ -158,7 +158,13 @@ export class PostgresSink implements Sink {
       };
     });
     failed.catch(() => {});
-    const cancel = () => void query.cancel();
+    // The driver cancels only a query it deems active, and a query that has
+    // handed out its stream is not: mark it so, or a COPY waiting on a lock
+    // could never be cancelled.
+    const cancel = () => {
+      (query as unknown as { active: boolean }).active = true;
+      void query.cancel();
+    };
     signal?.addEventListener("abort", cancel, { once: true });
     try {
       const writable = await Promise.race([query.writable(), failed]);
