@@ -66,9 +66,10 @@ export function parseInstant(input: string): string | undefined {
 
 /** Splits `prefix:device_id:sensor_type` (the sensor type may contain `:`). */
 export function parseStreamKey(key: string): { deviceId?: string; sensorType?: string } {
-  const parts = key.split(":");
-  if (parts.length < 3) return {};
-  return { deviceId: parts[1], sensorType: parts.slice(2).join(":") };
+  const first = key.indexOf(":");
+  const second = first < 0 ? -1 : key.indexOf(":", first + 1);
+  if (second < 0) return {};
+  return { deviceId: key.slice(first + 1, second), sensorType: key.slice(second + 1) };
 }
 
 function field(fields: Readonly<Record<string, string>>, ...names: string[]): string | undefined {
@@ -81,7 +82,9 @@ function field(fields: Readonly<Record<string, string>>, ...names: string[]): st
 
 function checkName(label: string, value: string | undefined, missing: string): string | Reject {
   if (value === undefined || value === "") return new Reject(missing);
-  const length = [...value].length;
+  // Counted in code points, as PostgreSQL counts characters; a string no
+  // longer than the limit in UTF-16 units cannot be longer in code points.
+  const length = value.length <= MAX_NAME_LENGTH ? value.length : [...value].length;
   if (length > MAX_NAME_LENGTH) {
     return new Reject(`${label} is ${length} characters long; at most ${MAX_NAME_LENGTH} are allowed`);
   }
@@ -120,11 +123,12 @@ export function decode(entry: StreamEntry): Decoded {
   if (device instanceof Reject) return { ok: false, reason: device.reason };
 
   const rawValue = f.value;
-  if (rawValue === undefined || rawValue.trim() === "") {
+  const trimmedValue = rawValue?.trim();
+  if (rawValue === undefined || trimmedValue === "") {
     return { ok: false, reason: `value missing: expected a "value" field with a decimal number` };
   }
-  const value = Number(rawValue.trim());
-  if (!DECIMAL_RE.test(rawValue.trim()) || !Number.isFinite(value)) {
+  const value = Number(trimmedValue);
+  if (!Number.isFinite(value) || !DECIMAL_RE.test(trimmedValue!)) {
     return {
       ok: false,
       reason: `value ${JSON.stringify(rawValue)} is not a finite decimal number (expected e.g. 23.5 or -1.2e3)`,
