@@ -168,6 +168,14 @@ export class PostgresSink implements Sink {
     signal?.addEventListener("abort", cancel, { once: true });
     try {
       const writable = await Promise.race([query.writable(), failed]);
+      // The driver's stream answers its own destruction (the connection
+      // failing under it) by writing CopyFail to whatever socket the
+      // connection has by then, possibly a new one mid start-up. There is
+      // nothing to tell a lost connection: only pass the error on.
+      (writable as unknown as { _destroy: (e: Error | null, cb: (e: Error | null) => void) => void })._destroy = (
+        e,
+        cb,
+      ) => cb(e);
       const finished = new Promise<void>((resolve, reject) => {
         writable.on("error", reject);
         writable.on("finish", () => resolve());
