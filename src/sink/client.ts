@@ -44,9 +44,13 @@ function noDelaySocket(): (o: SocketOptions) => net.Socket {
   return (o) => {
     if (o.path) return net.connect(o.path);
     const i = next++ % Math.max(1, o.host.length);
-    const socket = net.connect(o.port[i] ?? o.port[0] ?? 5432, o.host[i] ?? "localhost");
-    socket.once("connect", () => socket.setNoDelay(true));
-    return socket;
+    const host = o.host[i] ?? "localhost", port = o.port[i] ?? o.port[0] ?? 5432;
+    const socket = net.connect(port, host);
+    // Set before the connection is up; it applies once it is (and survives
+    // the TLS upgrade, which drops this socket's listeners).
+    socket.setNoDelay(true);
+    // The driver names the TLS server (SNI, certificate check) after these.
+    return Object.assign(socket, { host, port });
   };
 }
 
