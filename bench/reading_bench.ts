@@ -1,36 +1,46 @@
 /**
- * Cost of decoding one entry, and of the input-limit checks within it.
+ * Micro-benchmarks of the per-message hot path: the reply's flat field list
+ * to an object, and decoding an entry into a reading.
  *
- *   deno bench --frozen bench/reading_bench.ts
+ *   deno task bench:micro
  */
-import { decode, type StreamEntry } from "../src/reading.ts";
-import { DEFAULT_LIMITS, jsonTextProblem, messageOverLimits } from "../src/input_limits.ts";
+import { decode, parseInstant } from "../src/reading.ts";
+import { fieldsToObject } from "../src/source/redis.ts";
 
-const typical: StreamEntry = {
-  stream: "mqtt_stream:esp32-01:temperature",
-  id: "1795877585164-0",
-  fields: {
-    value: "23.5",
-    timestamp: "2026-11-28T10:00:00.123456",
-    metadata: '{"room":"lab-2","fw":"1.4.0","rssi":-67}',
-    unit: "C",
-  },
+const STREAM = "mqtt_stream:dev-042:temperature";
+const FLAT = [
+  "value",
+  "23.45",
+  "timestamp",
+  "2026-11-28T10:00:00.123456",
+  "metadata",
+  '{"fw":"1.4.2","rssi":-61,"seq":4242}',
+];
+const FIELDS = fieldsToObject(FLAT);
+const SHARED = {
+  device_id: "esp32-01",
+  metric: "humidity",
+  value: "41.2",
+  unit: "%",
+  timestamp: "2026-11-28T10:00:00+01:00",
 };
-const bigMeta = JSON.stringify({ tags: Array.from({ length: 200 }, (_, i) => ({ k: `tag${i}`, v: i })) });
-const big: StreamEntry = { ...typical, fields: { ...typical.fields, metadata: bigMeta } };
 
-Deno.bench("decode, typical entry", { group: "typical", baseline: true }, () => {
-  decode(typical);
+Deno.bench("fieldsToObject (3 fields)", () => {
+  fieldsToObject(FLAT);
 });
-Deno.bench("message caps check, typical entry", { group: "typical" }, () => {
-  messageOverLimits(typical.fields, DEFAULT_LIMITS);
+
+Deno.bench("parseInstant (naive, microseconds)", () => {
+  parseInstant("2026-11-28T10:00:00.123456");
 });
-Deno.bench("metadata scan (depth, escapes), typical entry", { group: "typical" }, () => {
-  jsonTextProblem(typical.fields.metadata!, DEFAULT_LIMITS.maxMetadataDepth);
+
+Deno.bench("decode: per-sensor entry with metadata", { baseline: true }, () => {
+  decode({ stream: STREAM, id: "1795877585164-0", fields: FIELDS });
 });
-Deno.bench(`decode, ${bigMeta.length}-byte metadata`, { group: "big", baseline: true }, () => {
-  decode(big);
+
+Deno.bench("decode: shared-stream entry with unit", () => {
+  decode({ stream: "mqtt:ingestion", id: "1795877585164-0", fields: SHARED });
 });
-Deno.bench(`metadata scan, ${bigMeta.length}-byte metadata`, { group: "big" }, () => {
-  jsonTextProblem(bigMeta, DEFAULT_LIMITS.maxMetadataDepth);
+
+Deno.bench("decode: rejected value", () => {
+  decode({ stream: STREAM, id: "1795877585164-0", fields: { ...FIELDS, value: "n/a" } });
 });

@@ -120,17 +120,19 @@ export class Pipeline {
 
     const letters: DeadLetter[] = [];
     const readings: Reading[] = [];
-    const entries = new Map<string, Delivery>();
+    /** The entry of each reading, at the same index. */
+    const readFrom: Delivery[] = [];
     const overLimit: Delivery[] = [];
     for (const d of batch) {
-      entries.set(entryKey(d), d);
       if (d.deliveries > maxDeliveries) {
         overLimit.push(d);
         continue;
       }
       const decoded = decode(d, this.deps.limits);
-      if (decoded.ok) readings.push(decoded.reading);
-      else letters.push({ entry: d, reason: decoded.reason });
+      if (decoded.ok) {
+        readings.push(decoded.reading);
+        readFrom.push(d);
+      } else letters.push({ entry: d, reason: decoded.reason });
     }
 
     const dbRetry = this.#retryOptions(dbOutage, hard);
@@ -170,27 +172,31 @@ export class Pipeline {
       return this.#leavePending(err, batch, "writing a batch failed");
     }
 
-    const unsettled = new Set<string>();
-    for (const { reading, error } of outcome.deferred) {
-      const k = entryKey({ stream: reading.sourceStream, id: reading.sourceId });
-      unsettled.add(k);
-      this.#remember(k, error);
-    }
-    for (const { reading, reason } of outcome.rejected) {
-      const k = entryKey({ stream: reading.sourceStream, id: reading.sourceId });
-      unsettled.add(k);
-      letters.push({ entry: entries.get(k)!, reason });
-    }
-    if (outcome.deferred.length > 0) {
-      log.warn("rows failed and stay pending for redelivery", {
-        count: outcome.deferred.length,
-        error: outcome.deferred[0]!.error,
-      });
-    }
-    const stored: StreamEntry[] = [...alreadyStored];
-    for (const r of readings) {
-      const k = entryKey({ stream: r.sourceStream, id: r.sourceId });
-      if (!unsettled.has(k)) stored.push(entries.get(k)!);
+    let stored: StreamEntry[];
+    if (outcome.deferred.length === 0 && outcome.rejected.length === 0) {
+      stored = alreadyStored.length === 0 ? readFrom : [...alreadyStored, ...readFrom];
+    } else {
+      const entries = new Map<string, Delivery>();
+      for (const d of readFrom) entries.set(entryKey(d), d);
+      const unsettled = new Set<string>();
+      for (const { reading, error } of outcome.deferred) {
+        const k = entryKey({ stream: reading.sourceStream, id: reading.sourceId });
+        unsettled.add(k);
+        this.#remember(k, error);
+      }
+      for (const { reading, reason } of outcome.rejected) {
+        const k = entryKey({ stream: reading.sourceStream, id: reading.sourceId });
+        unsettled.add(k);
+        letters.push({ entry: entries.get(k)!, reason });
+      }
+      if (outcome.deferred.length > 0) {
+        log.warn("rows failed and stay pending for redelivery", {
+          count: outcome.deferred.length,
+          error: outcome.deferred[0]!.error,
+        });
+      }
+      stored = [...alreadyStored];
+      for (const [k, d] of entries) if (!unsettled.has(k)) stored.push(d);
     }
 
     const redisRetry = this.#retryOptions(redisOutage, hard);

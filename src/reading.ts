@@ -60,6 +60,8 @@ function daysInMonth(year: number, month: number): number {
  * Returns `undefined` for anything that is not a real instant.
  */
 export function parseInstant(input: string): string | undefined {
+  const fast = parseCommonInstant(input);
+  if (fast !== null) return fast;
   const m = INSTANT_RE.exec(input.trim());
   if (!m) return undefined;
   const [, y, mo, d, h, mi, s = "00", frac, z, sign, oh, om = "00"] = m;
@@ -74,11 +76,55 @@ export function parseInstant(input: string): string | undefined {
   return `${y}-${mo}-${d}T${h}:${mi}:${s}${frac ? `.${frac}` : ""}${offset}`;
 }
 
+/** The two-digit number at `i`, or -1 when those are not two digits. */
+function twoDigits(s: string, i: number): number {
+  const a = s.charCodeAt(i) - 48, b = s.charCodeAt(i + 1) - 48;
+  return a >= 0 && a <= 9 && b >= 0 && b <= 9 ? a * 10 + b : -1;
+}
+
+/**
+ * The shapes nearly every producer writes (`YYYY-MM-DDTHH:MM:SS`, optional
+ * `.fraction`, optional `Z` or `±HH:MM`) without a regex or substrings: their
+ * canonical form is the input itself with the offset made explicit.
+ * Returns `null` for any other shape (then the general parser decides) and
+ * `undefined` for a date or time out of range.
+ */
+function parseCommonInstant(s: string): string | undefined | null {
+  const n = s.length;
+  if (
+    n < 19 || s.charCodeAt(4) !== 45 || s.charCodeAt(7) !== 45 || s.charCodeAt(10) !== 84 ||
+    s.charCodeAt(13) !== 58 || s.charCodeAt(16) !== 58
+  ) return null;
+  const century = twoDigits(s, 0), yy = twoDigits(s, 2), month = twoDigits(s, 5), day = twoDigits(s, 8);
+  const hour = twoDigits(s, 11), minute = twoDigits(s, 14), second = twoDigits(s, 17);
+  if ((century | yy | month | day | hour | minute | second) < 0) return null;
+  let i = 19;
+  if (i < n && s.charCodeAt(i) === 46) {
+    let digits = 0;
+    while (++i < n && s.charCodeAt(i) >= 48 && s.charCodeAt(i) <= 57) digits++;
+    if (digits < 1 || digits > 9) return null;
+  }
+  let withOffset: string;
+  if (i === n) withOffset = `${s}+00:00`;
+  else if (i === n - 1 && s.charCodeAt(i) === 90) withOffset = `${s.slice(0, i)}+00:00`;
+  else if (i === n - 6 && (s.charCodeAt(i) === 43 || s.charCodeAt(i) === 45) && s.charCodeAt(i + 3) === 58) {
+    const oh = twoDigits(s, i + 1), om = twoDigits(s, i + 4);
+    if (oh < 0 || om < 0) return null;
+    if (oh > 15 || om > 59) return undefined;
+    withOffset = s;
+  } else return null;
+  const year = century * 100 + yy;
+  if (year < 1 || month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month)) return undefined;
+  if (hour > 23 || minute > 59 || second > 59) return undefined;
+  return withOffset;
+}
+
 /** Splits `prefix:device_id:sensor_type` (the sensor type may contain `:`). */
 export function parseStreamKey(key: string): { deviceId?: string; sensorType?: string } {
-  const parts = key.split(":");
-  if (parts.length < 3) return {};
-  return { deviceId: parts[1], sensorType: parts.slice(2).join(":") };
+  const first = key.indexOf(":");
+  const second = first < 0 ? -1 : key.indexOf(":", first + 1);
+  if (second < 0) return {};
+  return { deviceId: key.slice(first + 1, second), sensorType: key.slice(second + 1) };
 }
 
 function field(fields: Readonly<Record<string, string>>, ...names: string[]): string | undefined {
@@ -91,7 +137,9 @@ function field(fields: Readonly<Record<string, string>>, ...names: string[]): st
 
 function checkName(label: string, value: string | undefined, missing: string): string | Reject {
   if (value === undefined || value === "") return new Reject(missing);
-  const length = [...value].length;
+  // Counted in code points, as PostgreSQL counts characters; a string no
+  // longer than the limit in UTF-16 units cannot be longer in code points.
+  const length = value.length <= MAX_NAME_LENGTH ? value.length : [...value].length;
   if (length > MAX_NAME_LENGTH) {
     return new Reject(`${label} is ${length} characters long; at most ${MAX_NAME_LENGTH} are allowed`);
   }
@@ -151,11 +199,12 @@ function decodeWithin(entry: StreamEntry, limits: DecodeLimits): Decoded {
   if (device instanceof Reject) return { ok: false, reason: device.reason };
 
   const rawValue = f.value;
-  if (rawValue === undefined || rawValue.trim() === "") {
+  const trimmedValue = rawValue?.trim();
+  if (rawValue === undefined || trimmedValue === "") {
     return { ok: false, reason: `value missing: expected a "value" field with a decimal number` };
   }
-  const value = Number(rawValue.trim());
-  if (!DECIMAL_RE.test(rawValue.trim()) || !Number.isFinite(value)) {
+  const value = Number(trimmedValue);
+  if (!Number.isFinite(value) || !DECIMAL_RE.test(trimmedValue!)) {
     return {
       ok: false,
       reason: `value ${quoted(rawValue)} is not a finite decimal number (expected e.g. 23.5 or -1.2e3)`,
