@@ -62,6 +62,27 @@ Deno.test("a read never returns more than BATCH_SIZE entries, however many strea
   assert.equal(seen.size, 90, "every entry of every stream is read");
 });
 
+Deno.test("ack: one batch over many streams, with more ids in one stream than a script can unpack at once", async () => {
+  await using world = await createWorld();
+  const streams = Array.from({ length: 5 }, (_, s) => `${world.prefix}:d${s}:t`);
+  await addEntries(world.redis, streams[0]!, Array.from({ length: 9000 }, (_, i) => value(i)));
+  for (const s of streams.slice(1)) await addEntries(world.redis, s, [value(1), value(2)]);
+  await using src = await source(world, "c1", { batchSize: 20_000 });
+  const batch = await src.read(never);
+  assert.equal(batch.length, 9008);
+  const pending = async () =>
+    (await Promise.all(streams.map((s) => world.redis.xpending(s, world.group) as Promise<[number]>)))
+      .map((p) => Number(p[0]));
+  assert.deepEqual(await pending(), [9000, 2, 2, 2, 2]);
+  // Everything but one entry of the last stream: exactly those are acknowledged.
+  await src.ack(
+    batch.filter((d) => !(d.stream === streams[4] && d === batch.findLast((e) => e.stream === streams[4]))),
+  );
+  assert.deepEqual(await pending(), [0, 0, 0, 0, 1]);
+  await src.ack(batch.filter((d) => d.stream === streams[4]));
+  assert.deepEqual(await pending(), [0, 0, 0, 0, 0]);
+});
+
 Deno.test("own pending entries come first, with their delivery counts", async () => {
   await using world = await createWorld();
   const stream = `${world.prefix}:dev:temp`;

@@ -19,7 +19,7 @@ const SERVICE_TASKS = ["start", "dev", "migrate", "compile", "compile:x86_64", "
 function permissionFlags(task: string): string[] {
   const command = TASKS[task];
   assert.ok(command, `deno.json has a ${task} task`);
-  return command.split(/\s+/).filter((w) => /^(--(allow|deny|ignore)-|-A$|--no-prompt$)/.test(w));
+  return command.split(/\s+/).filter((w) => /^(--(allow|deny|ignore)-|-A$|--no-prompt$|--v8-flags=)/.test(w));
 }
 
 function flagValue(flags: readonly string[], name: string): string[] | undefined {
@@ -28,9 +28,12 @@ function flagValue(flags: readonly string[], name: string): string[] | undefined
   return flag.includes("=") ? flag.slice(flag.indexOf("=") + 1).split(",") : [];
 }
 
-Deno.test("start, dev, migrate and every compile task grant exactly the same permissions", () => {
+Deno.test("start, dev, migrate and every compile task grant exactly the same permissions and heap bounds", () => {
   const start = permissionFlags("start");
   assert.ok(start.length > 0, "the start task names its permissions");
+  const v8 = start.find((f) => f.startsWith("--v8-flags="));
+  assert.match(v8 ?? "", /--max-old-space-size=\d+/, "the start task bounds the heap (see README, Memory)");
+  assert.match(v8 ?? "", /--max-semi-space-size=\d+/, "the start task bounds the young generation");
   for (const task of SERVICE_TASKS) {
     assert.deepEqual(permissionFlags(task), start, `${task} must use the start task's permission flags`);
   }

@@ -23,6 +23,7 @@ import { checkDependencies } from "../health.ts";
 import { renderMetrics } from "../metrics.ts";
 import { onShutdownSignals } from "../shutdown.ts";
 import { VERSION } from "../version.ts";
+import { heapLimitBytes, heapWarning } from "../memory_budget.ts";
 
 /** Runs the service until stopped; resolves with the process exit code. */
 export async function runService(config: Config, opts: { stop?: AbortController } = {}): Promise<number> {
@@ -56,6 +57,8 @@ export async function runService(config: Config, opts: { stop?: AbortController 
   }, { once: true });
 
   log.info("starting db-writer", { version: VERSION, config: redactedConfig(config) });
+  const heap = heapWarning(config, heapLimitBytes());
+  if (heap) log.warn("memory: the largest batches allowed may not fit in the heap", { problem: heap });
   const redisOutage = new Outage("redis", logger("redis"));
   const dbOutage = new Outage("postgres", logger("postgres"));
   const sql = connectPostgres(config.databaseUrl, { max: config.dbPoolSize });
