@@ -53,8 +53,24 @@ async function until(what: string, fn: () => Promise<boolean>, timeoutMs = 30_00
   throw new Error(`local cluster: timed out after ${timeoutMs} ms waiting for ${what}`);
 }
 
-/** Starts three masters and forms a cluster; throws (after cleaning up) when it cannot. */
+/**
+ * Starts three masters and forms a cluster; throws (after cleaning up) when it
+ * cannot. A second attempt, on other ports, covers a port taken between
+ * choosing it and binding it, or a start that a busy machine made too slow.
+ */
 export async function startLocalCluster(): Promise<LocalCluster> {
+  try {
+    return await startLocalClusterOnce();
+  } catch (first) {
+    try {
+      return await startLocalClusterOnce();
+    } catch (second) {
+      throw new Error(`local cluster failed twice: ${(first as Error).message}; then: ${(second as Error).message}`);
+    }
+  }
+}
+
+async function startLocalClusterOnce(): Promise<LocalCluster> {
   const dir = await Deno.makeTempDir({ prefix: "db-writer-cluster-" });
   const children: Deno.ChildProcess[] = [];
   const conns: Redis[] = [];
@@ -165,7 +181,13 @@ export async function startLocalCluster(): Promise<LocalCluster> {
       },
     };
   } catch (err) {
+    const logs: string[] = [];
+    for await (const f of Deno.readDir(dir)) {
+      if (!f.name.endsWith(".log")) continue;
+      const text = await Deno.readTextFile(`${dir}/${f.name}`).catch(() => "");
+      logs.push(`${f.name}: ${text.trim().split("\n").slice(-5).join(" | ")}`);
+    }
     await stop();
-    throw err;
+    throw new Error(`${(err as Error).message}${logs.length ? `; logs: ${logs.join("; ")}` : ""}`);
   }
 }
