@@ -5,6 +5,7 @@
  * fields and oversized values, mixed with good messages. Deterministic for a
  * seed (FUZZ_SEED overrides the random one; tests print the seed they use).
  */
+import { seededRng } from "../src/cli/simulate_messages.ts";
 
 /** A field name or value as raw bytes or as text (sent as UTF-8). */
 export type Raw = string | Uint8Array;
@@ -28,18 +29,6 @@ export function fuzzSeed(): number {
     return n >>> 0;
   }
   return crypto.getRandomValues(new Uint32Array(1))[0]!;
-}
-
-/** mulberry32: a small, fast, seeded PRNG returning numbers in [0, 1). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Decodes raw bytes the way the Redis client does (invalid UTF-8 becomes U+FFFD). */
@@ -204,7 +193,7 @@ function set(f: [Raw, Raw][], name: string, value: Raw): void {
 
 /** Generates `count` messages from `seed`; about a third are good. */
 export function generateMessages(seed: number, count: number): FuzzMessage[] {
-  const r = prng(seed);
+  const r = seededRng(seed);
   const out: FuzzMessage[] = [];
   for (let i = 0; i < count; i++) {
     const f = goodBase(r, i);

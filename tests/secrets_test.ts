@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { addEntries, runCli, spawnService, uniqueName, waitFor } from "./helpers.ts";
 import { exitWithin, freePort, message, stopService } from "./e2e_helpers.ts";
-import { makePki, missingTools, startTlsPostgres, startTlsRedis } from "./tls_helpers.ts";
+import { missingTools, pkiInServiceDir, startTlsPostgres, startTlsRedis } from "./tls_helpers.ts";
 
 /** Working directory of every db-writer run in this file: its certs/ holds the test PKI. */
 let serviceCwd: string | undefined;
@@ -43,13 +43,10 @@ Deno.test({
   name: skipReason ? `secrets never appear in output (skipped: ${skipReason})` : "secrets never appear in output",
   ignore: skipReason !== undefined,
   async fn(t) {
-    const dir = await Deno.makeTempDir({ prefix: "db-writer-pki-" });
+    const { dir, pki } = await pkiInServiceDir();
     const outputs: Outputs = [];
     try {
-      // The service may read TLS files only under ./certs (see deno.json's --allow-read): run it in dir.
       serviceCwd = dir;
-      await Deno.mkdir(`${dir}/certs`);
-      const pki = await makePki(`${dir}/certs`);
       await using redisServer = await startTlsRedis(pki, USER, REDIS_SECRET);
       await using pgServer = await startTlsPostgres(pki, USER, PG_SECRET);
       const redis = redisServer.client();

@@ -347,3 +347,14 @@ export async function startTlsPostgres(pki: Pki, user: string, password: string)
     [Symbol.asyncDispose]: stop,
   };
 }
+
+/**
+ * A working directory for db-writer runs with the test PKI in its `certs/`:
+ * the only place under it the service may read TLS files (deno.json's
+ * --allow-read). Remove `dir` when done.
+ */
+export async function pkiInServiceDir(): Promise<{ dir: string; pki: Pki }> {
+  const dir = await Deno.makeTempDir({ prefix: "db-writer-pki-" });
+  await Deno.mkdir(`${dir}/certs`);
+  return { dir, pki: await makePki(`${dir}/certs`) };
+}

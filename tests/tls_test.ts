@@ -17,7 +17,7 @@ import {
   waitFor,
 } from "./helpers.ts";
 import { exitWithin, freePort, message, stopService } from "./e2e_helpers.ts";
-import { makePki, missingTools, startTlsPostgres, startTlsRedis } from "./tls_helpers.ts";
+import { missingTools, pkiInServiceDir, startTlsPostgres, startTlsRedis } from "./tls_helpers.ts";
 
 /** Working directory of every db-writer run in this file: its certs/ holds the test PKI. */
 let serviceCwd: string | undefined;
@@ -42,12 +42,9 @@ Deno.test({
   name: skipReason ? `TLS to Redis and PostgreSQL (skipped: ${skipReason})` : "TLS to Redis and PostgreSQL",
   ignore: skipReason !== undefined,
   async fn(t) {
-    const dir = await Deno.makeTempDir({ prefix: "db-writer-pki-" });
+    const { dir, pki } = await pkiInServiceDir();
     try {
-      // The service may read TLS files only under ./certs (see deno.json's --allow-read): run it in dir.
       serviceCwd = dir;
-      await Deno.mkdir(`${dir}/certs`);
-      const pki = await makePki(`${dir}/certs`);
       await using redisServer = await startTlsRedis(pki, USER, REDIS_PASSWORD);
       await using pgServer = await startTlsPostgres(pki, USER, PG_PASSWORD);
       const redis = redisServer.client();
