@@ -25,7 +25,7 @@ Commands:
   health                   check Redis and PostgreSQL, print JSON; exit 0 healthy, 1 not
   dlq list [--limit N] [--json]
                            show dead letters
-  dlq replay [--id ID... | --all] [--dry-run]
+  dlq replay [--id ID... | --all | --limit N] [--dry-run]
                            put dead letters back on their original stream
   dlq purge (--before TIME | --all | --id ID...) [--yes]
                            delete dead letters

@@ -318,10 +318,11 @@ const INTERVAL_UNITS: Record<string, string> = {
  * `1 month`), normalised to `7 days`; safe to put in an SQL literal.
  */
 export function parseInterval(v: string): string | undefined {
-  const m = /^(\d{1,6})\s*([a-z]+?)s?$/i.exec(v.trim());
+  // A plural "s" only after the long names ("7 days"), so that "500ms" is not "500 minutes".
+  const m = /^(\d{1,6})\s*(?:(s|sec|m|min|h|d|w|mon|y)|(second|minute|hour|day|week|month|year)s?)$/i.exec(v.trim());
   if (!m) return undefined;
   const n = Number(m[1]);
-  const unit = INTERVAL_UNITS[m[2]!.toLowerCase()];
+  const unit = INTERVAL_UNITS[(m[2] ?? m[3])!.toLowerCase()];
   if (unit === undefined || n < 1) return undefined;
   return `${n} ${unit}${n === 1 ? "" : "s"}`;
 }
@@ -511,7 +512,10 @@ function crossProblems(env: Readonly<Record<string, string | undefined>>): strin
   return problems;
 }
 
-/** REDIS_TLS_* files given while TLS is off, or a client certificate without its key. */
+/**
+ * REDIS_TLS_* files given while TLS is off, a client certificate without its
+ * key, or REDIS_TLS / REDIS_USERNAME beside a REDIS_URL that says otherwise.
+ */
 function redisTlsProblems(env: Readonly<Record<string, string | undefined>>): string[] {
   const problems: string[] = [];
   const set = (name: string) => (env[name]?.trim() ?? "") !== "";
@@ -525,6 +529,18 @@ function redisTlsProblems(env: Readonly<Record<string, string | undefined>>): st
         `${name}: got ${shown(name, env[name])}, expected TLS to be on (a rediss:// REDIS_URL, or REDIS_TLS=true)`,
       );
     }
+  }
+  if (url !== "" && flag !== "" && (TRUE.has(flag) || FALSE.has(flag)) && TRUE.has(flag) !== tls) {
+    problems.push(
+      `REDIS_TLS: got ${shown("REDIS_TLS", env.REDIS_TLS)}, expected it unset or in step with REDIS_URL, ` +
+        `which decides when set (rediss:// for TLS, redis:// without)`,
+    );
+  }
+  if (url !== "" && set("REDIS_USERNAME")) {
+    problems.push(
+      `REDIS_USERNAME: got ${shown("REDIS_USERNAME", env.REDIS_USERNAME)}, expected it unset when REDIS_URL is set ` +
+        `(put the user in the URL: redis://user:password@host:port/db)`,
+    );
   }
   if (tls !== false && set("REDIS_TLS_CERT_FILE") !== set("REDIS_TLS_KEY_FILE")) {
     const missing = set("REDIS_TLS_CERT_FILE") ? "REDIS_TLS_KEY_FILE" : "REDIS_TLS_CERT_FILE";

@@ -51,6 +51,7 @@ Deno.test("usage errors: a short usage on stderr, nothing on stdout, exit 2", as
     [["dlq", "list", "--bogus"], /dlq list: Unknown option '--bogus'/, /^Usage: db-writer dlq /m],
     [["dlq", "replay", "--count", "many"], /--count must be a whole number/, /^Usage: db-writer dlq /m],
     [["simulate", "--bogus"], /simulate: Unknown option '--bogus'/, /^Usage: db-writer simulate /m],
+    [["simulate", "--duration", "2500000"], /--duration must be .*2147483/, /^Usage: db-writer simulate /m],
   ];
   for (const [args, problem, usage] of cases) {
     await t.step(args.join(" "), async () => {

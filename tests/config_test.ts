@@ -587,7 +587,9 @@ Deno.test("loadConfig: TimescaleDB intervals are validated and normalised", asyn
     }, HOST);
     assert.deepEqual(c.timescale, { chunkInterval: "1 day", compressAfter: "7 days", retainFor: "12 months" });
   });
-  for (const bad of ["7", "seven days", "7 fortnights", "0 days", "1 day; DROP TABLE x", "7 days 3 hours"]) {
+  for (
+    const bad of ["7", "seven days", "7 fortnights", "0 days", "1 day; DROP TABLE x", "7 days 3 hours", "500ms", "5 hs"]
+  ) {
     await t.step(`rejected: ${JSON.stringify(bad)}`, () => {
       const p = oneProblem({ ENABLE_TIMESCALE: "true", TIMESCALE_RETAIN_FOR: bad }, "TIMESCALE_RETAIN_FOR");
       assert.match(p, /expected an interval like 7 days, 12 hours, 1 month/);

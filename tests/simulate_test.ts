@@ -206,7 +206,7 @@ Deno.test("simulate: bad flags exit 2 with a clear message; --help lists the opt
     [["--bogus"], /simulate: Unknown option '--bogus'; run db-writer simulate --help/],
     [["--shape", "round"], /--shape must be per-sensor, single \(or shared\) or both, got "round"/],
     [["--count", "5", "--duration", "1"], /give either --count C or --duration S, not both/],
-    [["--duration", "0"], /--duration must be a number 0.001 or more, got "0"/],
+    [["--duration", "0"], /--duration must be a number from 0.001 to 2147483, got "0"/],
     [["--bad-ratio", "1.5"], /--bad-ratio must be a number from 0 to 1, got "1.5"/],
     [["--count", "-3"], /--count/],
     [["--devices", "0"], /--devices must be a whole number from 1 to 100000, got "0"/],

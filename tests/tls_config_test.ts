@@ -83,7 +83,12 @@ Deno.test("TLS settings", async (t) => {
         [{ REDIS_TLS: "true", REDIS_TLS_CERT_FILE: cert }, /^REDIS_TLS_KEY_FILE: got nothing, .*go together/],
         [{ REDIS_URL: "rediss://h", REDIS_TLS_KEY_FILE: key }, /^REDIS_TLS_CERT_FILE: got nothing/],
         [{ REDIS_TLS: "maybe" }, /^REDIS_TLS: got "maybe", expected true or false/],
+        [{ REDIS_URL: "redis://h", REDIS_TLS: "true" }, /^REDIS_TLS: got "true", expected it unset or in step with/],
+        [{ REDIS_URL: "rediss://h", REDIS_TLS: "no" }, /^REDIS_TLS: got "no", expected it unset or in step with/],
+        [{ REDIS_URL: "redis://h", REDIS_USERNAME: "bob" }, /^REDIS_USERNAME: got "bob", expected it unset when/],
       ];
+      loadConfig({ REDIS_URL: "rediss://h", REDIS_TLS: "true" }, HOST); // in step: fine
+      loadConfig({ REDIS_URL: "redis://h", REDIS_TLS: "false" }, HOST);
       for (const [env, want] of cases) {
         const p = problems(env);
         assert.equal(p.length, env.REDIS_TLS_CERT_FILE && env.REDIS_TLS_KEY_FILE ? 2 : 1, JSON.stringify(p));

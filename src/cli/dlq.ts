@@ -36,7 +36,7 @@ export const DLQ_USAGE = `Usage:
 The dead-letter stream is DEAD_LETTER_STREAM (default mqtt_stream:failed).
 
 Examples:
-  db-writer dlq list --count 10
+  db-writer dlq list --limit 10
   db-writer dlq replay --dry-run             # what would go back, changes nothing
   db-writer dlq replay --id 1764324000000-0 --id 1764324000000-1
   db-writer dlq purge --all`;

@@ -81,15 +81,16 @@ export function parsePurge(
   const confirm = opts.confirm ?? terminalConfirm;
 
   return async (redis, stream) => {
-    const what = v.all === true
-      ? { count: await redis.xlen(stream), text: "every dead letter" }
-      : before !== undefined
-      ? {
-        count: await countBefore(redis, stream, before),
-        text: `dead letters from before ${new Date(before).toISOString()}`,
-      }
-      : { count: wanted.length, text: `${wanted.length} given dead letter(s)` };
     if (v.yes !== true) {
+      // Counted only to ask: with --yes, nothing reads the letters first.
+      const what = v.all === true
+        ? { count: await redis.xlen(stream), text: "every dead letter" }
+        : before !== undefined
+        ? {
+          count: await countBefore(redis, stream, before),
+          text: `dead letters from before ${new Date(before).toISOString()}`,
+        }
+        : { count: wanted.length, text: `${wanted.length} given dead letter(s)` };
       const question = `Delete ${what.text} (${what.count}) from ${stream}?`;
       const answer = confirm(question);
       if (answer === undefined) {

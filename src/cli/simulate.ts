@@ -98,7 +98,8 @@ function parseOptions(args: readonly string[]): SimulateOptions | undefined {
     throw new UsageError("simulate: give either --count C or --duration S, not both");
   }
   const durationMs = Math.round(
-    numberFlag("simulate", "duration", v.duration, 0, 0.001, Number.POSITIVE_INFINITY) * 1000,
+    // A timer holds at most 2^31 - 1 ms (about 24.8 days); a longer one would fire at once.
+    numberFlag("simulate", "duration", v.duration, 0, 0.001, 2_147_483) * 1000,
   );
   const sensors = (v.sensors ?? DEFAULT_SENSORS).split(",").map((s) => s.trim()).filter((s) => s);
   const badSensor = sensors.find((s) => /\s/.test(s) || s.length > 100);

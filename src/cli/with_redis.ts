@@ -30,7 +30,7 @@ export async function withRedis<T>(
     if (settings.cluster && String((err as Error).message).startsWith("CLUSTERDOWN")) {
       throw new Error(
         `cannot reach the Redis Cluster at ${settings.cluster.map((n) => `${n.host}:${n.port}`).join(",")}: ${
-          connectionError?.message ?? (err as Error).message
+          describe(connectionError ?? err)
         }`,
         { cause: err },
       );
