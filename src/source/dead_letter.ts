@@ -149,8 +149,8 @@ export class DeadLetterWriter {
   }
 
   /**
-   * Cluster mode, three steps per batch: skip entries no longer pending
-   * (another consumer dealt with them), XADD the dead letters, then XACK.
+   * Cluster mode: skip entries no longer pending (another consumer dealt
+   * with them), then for each entry XADD its dead letter, then XACK it.
    */
   async #sendAcrossSlots(letters: readonly DeadLetter[], now: number): Promise<number> {
     const { group, stream, maxLen } = this.opts;
@@ -166,8 +166,15 @@ export class DeadLetterWriter {
     );
     const due = letters.filter((_, i) => pending[i]);
     const trim = maxLen > 0 ? ["MAXLEN", "~", maxLen] as const : [];
-    await Promise.all(due.map((letter) => cluster.xadd(stream, ...trim, "*", ...deadLetterFields(letter, now))));
-    await Promise.all(due.map(({ entry }) => cluster.xack(entry.stream, group, entry.id)));
+    // Each entry is acked right after its own dead letter: when another XADD
+    // fails and the batch is retried, the ones done are no longer pending
+    // and are skipped above, instead of being dead-lettered twice.
+    await Promise.all(
+      due.map((letter) =>
+        cluster.xadd(stream, ...trim, "*", ...deadLetterFields(letter, now))
+          .then(() => cluster.xack(letter.entry.stream, group, letter.entry.id))
+      ),
+    );
     return due.length;
   }
 }

@@ -59,12 +59,18 @@ export function connectRedis(
     retryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 10), 2_000),
   });
   client.on("error", (err: Error) => opts.onError?.(err));
-  // A TLS socket the server closes with an alert (e.g. no client certificate)
-  // can report a second error (EPIPE for a write in flight) after ioredis
-  // has stopped listening to it, which would crash the process: ioredis has
-  // seen the first one and reconnects, so later ones are dropped.
-  client.on("connect", () => client.stream?.on("error", () => {}));
+  dropLateSocketErrors(client);
   return client;
+}
+
+/**
+ * A TLS socket the server closes with an alert (e.g. no client certificate)
+ * can report a second error (EPIPE for a write in flight) after ioredis has
+ * stopped listening to it, which would crash the process: ioredis has seen
+ * the first one and reconnects, so later ones are dropped.
+ */
+function dropLateSocketErrors(client: Redis): void {
+  client.on("connect", () => client.stream?.on("error", () => {}));
 }
 
 /**
@@ -125,6 +131,8 @@ function connectCluster(
     },
   });
   cluster.on("error", (err: Error) => opts.onError?.(err));
+  // Each node is a connection of its own, with the same TLS hazard.
+  cluster.on("+node", (node: Redis) => dropLateSocketErrors(node));
   return cluster;
 }
 
