@@ -79,7 +79,12 @@ export function printLine(text: string): void {
 
 /** Writes a line to stderr (usage and configuration errors before logging is set up). */
 export function printError(text: string): void {
-  const bytes = encoder.encode(`${text}\n`);
+  writeStderr(`${text}\n`);
+}
+
+/** Writes `text` to stderr as it is (no newline added), all of it. */
+export function writeStderr(text: string): void {
+  const bytes = encoder.encode(text);
   let written = 0;
   while (written < bytes.length) written += Deno.stderr.writeSync(bytes.subarray(written));
 }

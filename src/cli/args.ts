@@ -69,3 +69,19 @@ export function numberFlag(
 export function isStreamId(id: string): boolean {
   return /^\d{1,20}(-\d{1,20})?$/.test(id);
 }
+
+/**
+ * The distinct values of a repeatable `--id` flag, each a stream entry id.
+ * @throws {UsageError} naming `command` for anything else.
+ */
+export function idFlags(command: string, raw: readonly string[] | undefined): string[] {
+  const list = [...new Set(raw ?? [])];
+  for (const id of list) {
+    if (!isStreamId(id)) {
+      throw new UsageError(
+        `${command}: --id must be a stream entry id like 1700000000000-0, got ${JSON.stringify(id)}`,
+      );
+    }
+  }
+  return list;
+}

@@ -7,7 +7,7 @@ import { describe, UsageError } from "../errors.ts";
 import { printError, printLine } from "../log.ts";
 import { fieldsToObject, isCluster, type RedisClient } from "../source/redis.ts";
 import { originalFields } from "../source/dead_letter.ts";
-import { intFlag, isStreamId, parseFlags } from "./args.ts";
+import { idFlags, intFlag, parseFlags } from "./args.ts";
 import { withRedis } from "./with_redis.ts";
 import { parsePurge } from "./dlq_purge.ts";
 
@@ -65,18 +65,6 @@ export async function runDlq(config: Config, args: readonly string[]): Promise<n
 }
 
 type Action = (redis: RedisClient, stream: string) => Promise<number>;
-
-function ids(command: string, raw: readonly string[] | undefined): string[] {
-  const list = [...new Set(raw ?? [])];
-  for (const id of list) {
-    if (!isStreamId(id)) {
-      throw new UsageError(
-        `${command}: --id must be a stream entry id like 1700000000000-0, got ${JSON.stringify(id)}`,
-      );
-    }
-  }
-  return list;
-}
 
 /** `--limit N`, or its older spelling `--count N` (not both). */
 function limitFlag(command: string, v: { limit?: string; count?: string }, fallback: number): number {
@@ -172,7 +160,7 @@ function parseReplay(args: readonly string[]): Action {
     id: { type: "string", multiple: true },
     "dry-run": { type: "boolean" },
   });
-  const wanted = ids("dlq replay", v.id);
+  const wanted = idFlags("dlq replay", v.id);
   const limited = v.limit !== undefined || v.count !== undefined;
   if ([wanted.length > 0, limited, v.all === true].filter(Boolean).length > 1) {
     throw new UsageError(

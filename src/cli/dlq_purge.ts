@@ -5,7 +5,7 @@
 import { UsageError } from "../errors.ts";
 import { printError, printLine } from "../log.ts";
 import type { RedisClient } from "../source/redis.ts";
-import { isStreamId, parseFlags } from "./args.ts";
+import { idFlags, parseFlags } from "./args.ts";
 
 /** Asks a yes/no question; undefined when nobody can answer (stdin is not a terminal). */
 export type Confirm = (question: string) => boolean | undefined;
@@ -64,12 +64,7 @@ export function parsePurge(
     id: { type: "string", multiple: true },
     yes: { type: "boolean", short: "y" },
   });
-  const wanted = [...new Set(v.id ?? [])];
-  for (const id of wanted) {
-    if (!isStreamId(id)) {
-      throw new UsageError(`dlq purge: --id must be a stream entry id like 1700000000000-0, got ${JSON.stringify(id)}`);
-    }
-  }
+  const wanted = idFlags("dlq purge", v.id);
   const chosen = [v.all === true, v.before !== undefined, wanted.length > 0].filter(Boolean).length;
   if (chosen === 0) {
     throw new UsageError(

@@ -5,7 +5,7 @@
  */
 import type { Config } from "../config.ts";
 import { UsageError } from "../errors.ts";
-import { printError, printLine } from "../log.ts";
+import { printError, printLine, writeStderr } from "../log.ts";
 import { sleep } from "../retry.ts";
 import { onShutdownSignals } from "../shutdown.ts";
 import { intFlag, numberFlag, parseFlags } from "./args.ts";
@@ -129,13 +129,6 @@ function parseOptions(args: readonly string[]): SimulateOptions | undefined {
     badRatio: numberFlag("simulate", "bad-ratio", v["bad-ratio"], 0, 0, 1),
     seed: intFlag("simulate", "seed", v.seed, crypto.getRandomValues(new Uint32Array(1))[0]!, 0, 2 ** 32 - 1),
   };
-}
-
-const encoder = new TextEncoder();
-function writeStderr(text: string): void {
-  const bytes = encoder.encode(text);
-  let written = 0;
-  while (written < bytes.length) written += Deno.stderr.writeSync(bytes.subarray(written));
 }
 
 /** Runs the simulator; resolves with the exit code. */
