@@ -143,9 +143,15 @@ function checkName(label: string, value: string | undefined, missing: string): s
   if (length > MAX_NAME_LENGTH) {
     return new Reject(`${label} is ${length} characters long; at most ${MAX_NAME_LENGTH} are allowed`);
   }
-  if (value.includes("\u0000")) return new Reject(`${label} contains a NUL character, which PostgreSQL cannot store`);
-  if (value.includes(REPLACEMENT_CHAR)) return new Reject(notUtf8(label));
-  return value;
+  const bad = unstorable(label, value);
+  return bad === undefined ? value : new Reject(bad);
+}
+
+/** Why PostgreSQL could not store `value` as text as it was sent (a NUL, or bytes that were not UTF-8), if so. */
+function unstorable(label: string, value: string): string | undefined {
+  if (value.includes("\u0000")) return `${label} contains a NUL character, which PostgreSQL cannot store`;
+  if (value.includes(REPLACEMENT_CHAR)) return notUtf8(label);
+  return undefined;
 }
 
 function notUtf8(label: string): string {
@@ -252,10 +258,8 @@ function decodeWithin(entry: StreamEntry, limits: DecodeLimits): Decoded {
     metadata = parsed as Record<string, unknown>;
   }
   const unit = field(f, "unit");
-  if (unit?.includes("\u0000")) {
-    return { ok: false, reason: `unit contains a NUL character, which PostgreSQL cannot store` };
-  }
-  if (unit?.includes(REPLACEMENT_CHAR)) return { ok: false, reason: notUtf8("unit") };
+  const badUnit = unit === undefined ? undefined : unstorable("unit", unit);
+  if (badUnit !== undefined) return { ok: false, reason: badUnit };
   if (unit !== undefined) metadata = { ...(metadata ?? {}), unit };
 
   return {
