@@ -13,7 +13,7 @@ import { message, rowCounts, stopService } from "./e2e_helpers.ts";
 const ROOT = new URL("../", import.meta.url).pathname;
 const TASKS: Record<string, string> = JSON.parse(Deno.readTextFileSync(`${ROOT}deno.json`)).tasks;
 /** Tasks that run the service (or build it) and so must carry its permissions. */
-const SERVICE_TASKS = ["start", "dev", "migrate", "compile", "compile:x86_64", "compile:aarch64"];
+const SERVICE_TASKS = ["start", "dev", "migrate", "cli", "compile", "compile:x86_64", "compile:aarch64"];
 
 /** The permission flags of a task, in order (`--allow-*`, `--deny-*`, `--ignore-*`, `-A`, `--no-prompt`). */
 function permissionFlags(task: string): string[] {
