@@ -17,8 +17,8 @@ import type { DecodeLimits } from "./input_limits.ts";
 
 /** Where dead letters go. */
 export interface DeadLetterSink {
-  /** Dead-letters and acks each entry atomically; returns how many were new. */
-  send(letters: readonly DeadLetter[]): Promise<number>;
+  /** Dead-letters and acks each entry atomically; returns, per letter, whether it was new. */
+  send(letters: readonly DeadLetter[]): Promise<boolean[]>;
 }
 
 /** Everything the loop needs, passed in. */

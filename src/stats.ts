@@ -45,9 +45,10 @@ export class Stats {
    * Counts `added` new dead letters by the class of their reasons; when fewer
    * than all were new (another consumer got there first), the first ones count.
    */
-  countDeadLetters(reasons: readonly string[], added: number): void {
-    this.deadLettered += added;
-    for (const reason of reasons.slice(0, added)) {
+  countDeadLetters(reasons: readonly string[], added: readonly boolean[]): void {
+    for (const [i, reason] of reasons.entries()) {
+      if (!added[i]) continue;
+      this.deadLettered++;
       const cls = reasonClass(reason);
       this.deadLetteredByClass.set(cls, (this.deadLetteredByClass.get(cls) ?? 0) + 1);
     }

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { addEntries, createWorld, pendingCount, REDIS_URL } from "./helpers.ts";
 import { RedisSource } from "../src/source/consumer.ts";
 import { StreamDiscovery } from "../src/source/discovery.ts";
+import { DeadLetterWriter } from "../src/source/dead_letter.ts";
 import { closeRedis, connectRedis } from "../src/source/redis.ts";
 import { loadConfig } from "../src/config.ts";
 import type { Logger } from "../src/log.ts";
@@ -124,4 +125,20 @@ Deno.test("entries left idle by another consumer are claimed; consumers gone idl
   await new Promise((r) => setTimeout(r, 600));
   await live.read(never);
   assert.deepEqual(await names(), ["live-one"]);
+});
+
+Deno.test("dead letters: each added with its entry's ack in one step; one already acked is reported as not added", async () => {
+  await using world = await createWorld();
+  const stream = `${world.prefix}:dev:temp`;
+  const ids = await addEntries(world.redis, stream, [value(1), value(2), value(3)]);
+  await world.redis.xgroup("CREATE", stream, world.group, "0");
+  await world.redis.xreadgroup("GROUP", world.group, "me", "COUNT", 10, "STREAMS", stream, ">");
+  await world.redis.xack(stream, world.group, ids[1]!); // another consumer got there first
+  const writer = new DeadLetterWriter(world.redis, { stream: world.deadLetterStream, group: world.group, maxLen: 0 });
+  const letters = ids.map((id, i) => ({ entry: { stream, id, fields: value(i) }, reason: `bad ${i}` }));
+  assert.deepEqual(await writer.send(letters), [true, false, true]);
+  assert.deepEqual(await writer.send(letters), [false, false, false], "nothing is dead-lettered twice");
+  const dead = await world.redis.xrange(world.deadLetterStream, "-", "+");
+  assert.deepEqual(dead.map(([, f]) => f[f.indexOf("original_id") + 1]), [ids[0], ids[2]]);
+  assert.equal(await pendingCount(world.redis, stream, world.group), 0);
 });

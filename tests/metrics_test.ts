@@ -77,7 +77,7 @@ Deno.test("renderMetrics: counters, reasons, histograms, lag per stream, memory"
   const stats = new Stats(() => 1_000_000);
   stats.messagesRead = 12;
   stats.rowsWritten = 10;
-  stats.countDeadLetters(['value "x" is not a finite decimal number', "timestamp missing: expected"], 2);
+  stats.countDeadLetters(['value "x" is not a finite decimal number', "timestamp missing: expected"], [true, true]);
   stats.batchSizes.observe(7);
   stats.writeSeconds.observe(0.02);
   stats.redisReconnects = 3;
@@ -153,11 +153,11 @@ Deno.test("renderMetrics caps the per-stream series; totals still cover every st
   assert.match(text, new RegExp(`^db_writer_streams ${MAX_LAG_SERIES + 10}$`, "m"));
 });
 
-Deno.test("countDeadLetters: when only some were new, only that many are counted by reason", () => {
+Deno.test("countDeadLetters: when only some were new, only those are counted, by their own reason", () => {
   const stats = new Stats();
-  stats.countDeadLetters(["value missing: x", 'timestamp "y" is not a valid ISO 8601 date-time'], 1);
+  stats.countDeadLetters(["value missing: x", 'timestamp "y" is not a valid ISO 8601 date-time'], [false, true]);
   assert.equal(stats.deadLettered, 1);
-  assert.deepEqual([...stats.deadLetteredByClass], [["missing_field", 1]]);
+  assert.deepEqual([...stats.deadLetteredByClass], [["bad_timestamp", 1]]);
 });
 
 Deno.test("escapeLabel escapes backslash, quote and newline", () => {
@@ -190,7 +190,7 @@ Deno.test("the summary line carries rows/s, lag, pending, dead letters and retri
   await t.step("traffic: one line with the interval's figures", () => {
     stats.messagesRead += 110;
     stats.rowsWritten += 100;
-    stats.countDeadLetters(["value missing: x"], 1);
+    stats.countDeadLetters(["value missing: x"], [true]);
     stats.errors += 2;
     lag = { lag: 40, pending: 10 };
     now = 10_000;

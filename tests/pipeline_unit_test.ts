@@ -74,9 +74,9 @@ class FakeSink implements Sink {
 
 class FakeDeadLetters {
   letters: DeadLetter[] = [];
-  send(letters: readonly DeadLetter[]): Promise<number> {
+  send(letters: readonly DeadLetter[]): Promise<boolean[]> {
     this.letters.push(...letters);
-    return Promise.resolve(letters.length);
+    return Promise.resolve(letters.map(() => true));
   }
 }
 

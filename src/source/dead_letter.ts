@@ -121,9 +121,12 @@ export class DeadLetterWriter {
     private readonly opts: { stream: string; group: string; maxLen: number; now?: () => number },
   ) {}
 
-  /** Dead-letters each letter and acks its entry atomically; returns how many were new. */
-  async send(letters: readonly DeadLetter[]): Promise<number> {
-    if (letters.length === 0) return 0;
+  /**
+   * Dead-letters each letter and acks its entry atomically; returns, per
+   * letter, whether it was new (false: its entry was no longer pending).
+   */
+  async send(letters: readonly DeadLetter[]): Promise<boolean[]> {
+    if (letters.length === 0) return [];
     const now = (this.opts.now ?? Date.now)();
     if (isCluster(this.redis)) return await this.#sendAcrossSlots(letters, now);
     const pipe = this.redis.pipeline();
@@ -140,19 +143,17 @@ export class DeadLetterWriter {
       );
     }
     const results = (await pipe.exec()) ?? [];
-    let added = 0;
-    for (const [err, value] of results) {
+    return results.map(([err, value]) => {
       if (err) throw err;
-      added += Number(value);
-    }
-    return added;
+      return Number(value) === 1;
+    });
   }
 
   /**
    * Cluster mode: skip entries no longer pending (another consumer dealt
    * with them), then for each entry XADD its dead letter, then XACK it.
    */
-  async #sendAcrossSlots(letters: readonly DeadLetter[], now: number): Promise<number> {
+  async #sendAcrossSlots(letters: readonly DeadLetter[], now: number): Promise<boolean[]> {
     const { group, stream, maxLen } = this.opts;
     const cluster = this.redis;
     const pending = await Promise.all(
@@ -175,6 +176,6 @@ export class DeadLetterWriter {
           .then(() => cluster.xack(letter.entry.stream, group, letter.entry.id))
       ),
     );
-    return due.length;
+    return pending;
   }
 }
