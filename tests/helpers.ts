@@ -50,6 +50,23 @@ export interface World extends AsyncDisposable {
   env(extra?: Record<string, string>): Record<string, string>;
 }
 
+/**
+ * What keeps one test's service apart from every other's: its own streams
+ * (`<prefix>:*`, dead letters in `<prefix>_failed`), group and table, with
+ * fast polling. {@link World.env} builds on it; tests against servers of
+ * their own use it directly.
+ */
+export function isolatedEnv(names: { prefix: string; group: string; table: string }): Record<string, string> {
+  return {
+    STREAM_PATTERN: `${names.prefix}:*`,
+    DEAD_LETTER_STREAM: `${names.prefix}_failed`,
+    TABLE_NAME: names.table,
+    CONSUMER_GROUP_NAME: names.group,
+    BATCH_TIMEOUT_SEC: "0.2",
+    DISCOVERY_INTERVAL_SEC: "0.2",
+  };
+}
+
 /** Creates a {@link World}; use with `await using`. */
 export async function createWorld(): Promise<World> {
   const schema = uniqueName("t");
@@ -71,15 +88,10 @@ export async function createWorld(): Promise<World> {
       return {
         REDIS_URL,
         DATABASE_URL,
-        STREAM_PATTERN: `${prefix}:*`,
-        DEAD_LETTER_STREAM: deadLetterStream,
-        TABLE_NAME: `${schema}.sensor_readings`,
-        CONSUMER_GROUP_NAME: group,
+        ...isolatedEnv({ prefix, group, table: `${schema}.sensor_readings` }),
         HTTP_PORT: "0",
         LOG_FORMAT: "json",
         LOG_LEVEL: "info",
-        BATCH_TIMEOUT_SEC: "0.2",
-        DISCOVERY_INTERVAL_SEC: "0.2",
         STATS_INTERVAL_SEC: "1",
         ...extra,
       };

@@ -7,7 +7,7 @@
  * (closed ports, wrong passwords).
  */
 import assert from "node:assert/strict";
-import { addEntries, runCli, spawnService, uniqueName, waitFor } from "./helpers.ts";
+import { addEntries, isolatedEnv, runCli, spawnService, uniqueName, waitFor } from "./helpers.ts";
 import { exitWithin, freePort, message, stopService } from "./e2e_helpers.ts";
 import { missingTools, pkiInServiceDir, startTlsPostgres, startTlsRedis } from "./tls_helpers.ts";
 
@@ -64,15 +64,10 @@ Deno.test({
           REDIS_TLS_CERT_FILE: pki.clientCert,
           REDIS_TLS_KEY_FILE: pki.clientKey,
           DATABASE_URL: dbUrl(PG_SECRET),
-          STREAM_PATTERN: `${prefix}:*`,
-          DEAD_LETTER_STREAM: `${prefix}_failed`,
-          CONSUMER_GROUP_NAME: group,
-          TABLE_NAME: `${prefix}_readings`,
+          ...isolatedEnv({ prefix, group, table: `${prefix}_readings` }),
           HTTP_PORT: String(httpPort),
           HTTP_HOST: "127.0.0.1",
           LOG_LEVEL: "debug",
-          BATCH_TIMEOUT_SEC: "0.2",
-          DISCOVERY_INTERVAL_SEC: "0.2",
           STATS_INTERVAL_SEC: "0.2",
         };
 

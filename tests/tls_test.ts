@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import {
   addEntries,
   DATABASE_URL as PLAIN_DATABASE_URL,
+  isolatedEnv,
   pendingCount,
   REDIS_URL as PLAIN_REDIS_URL,
   spawnService,
@@ -71,14 +72,9 @@ Deno.test({
           const httpPort = freePort();
           const env = {
             ...good,
-            STREAM_PATTERN: `${prefix}:*`,
-            DEAD_LETTER_STREAM: `${prefix}_failed`,
-            CONSUMER_GROUP_NAME: group,
-            TABLE_NAME: `${prefix}_readings`,
+            ...isolatedEnv({ prefix, group, table: `${prefix}_readings` }),
             HTTP_PORT: String(httpPort),
             HTTP_HOST: "127.0.0.1",
-            BATCH_TIMEOUT_SEC: "0.2",
-            DISCOVERY_INTERVAL_SEC: "0.2",
           };
           const entry = (i: number) => ({ value: String(20 + i), timestamp: `2026-11-28T10:00:0${i}Z` });
           await addEntries(redis, stream, [0, 1, 2].map(entry));
@@ -153,12 +149,7 @@ Deno.test({
             ...good,
             DATABASE_URL: dbUrl({ sslmode: "verify-full", sslrootcert: pki.wrongCa }),
             MIGRATE_ON_START: "false",
-            STREAM_PATTERN: `${prefix}:*`,
-            DEAD_LETTER_STREAM: `${prefix}_failed`,
-            CONSUMER_GROUP_NAME: group,
-            TABLE_NAME: `${prefix}_readings`,
-            BATCH_TIMEOUT_SEC: "0.2",
-            DISCOVERY_INTERVAL_SEC: "0.2",
+            ...isolatedEnv({ prefix, group, table: `${prefix}_readings` }),
             RETRY_MAX_MS: "500",
             SHUTDOWN_TIMEOUT_SEC: "1",
           }, { cwd: serviceCwd });
