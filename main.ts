@@ -2,15 +2,16 @@
  * db-writer: Redis Streams → PostgreSQL. Command-line entry point and the
  * only place that reads the configuration and wires things together.
  */
-import { type Config, loadConfig, processEnvironment, readEnvironment } from "./src/config.ts";
+import type { Config } from "./src/config/load.ts";
+import { loadConfig, processEnvironment, readEnvironment } from "./src/config/load.ts";
 import { ConfigError, describe, MigrationError, UsageError } from "./src/errors.ts";
 import { printError, printLine, setupLogging } from "./src/log.ts";
 import { VERSION } from "./src/version.ts";
 import { runService } from "./src/cli/run.ts";
 import { runMigrate } from "./src/cli/migrate.ts";
 import { runHealth } from "./src/cli/health.ts";
-import { DLQ_USAGE, runDlq } from "./src/cli/dlq.ts";
-import { runSimulate, SIMULATE_USAGE } from "./src/cli/simulate.ts";
+import { DLQ_USAGE, runDlq } from "./src/cli/dlq/dlq.ts";
+import { runSimulate, SIMULATE_USAGE } from "./src/cli/simulate/simulate.ts";
 import { type Command, HEALTH_HELP, isCommand, MIGRATE_HELP, RUN_HELP, SHORT_USAGE } from "./src/cli/help.ts";
 
 const USAGE = `db-writer ${VERSION}: moves sensor readings from Redis Streams into PostgreSQL/TimescaleDB.

@@ -4,7 +4,7 @@
  * process counters read from /proc.
  */
 import type { Redis } from "ioredis";
-import { parseInstant } from "../src/reading.ts";
+import { parseInstant } from "../src/decode/instant.ts";
 
 /** Sensor types of the generated per-sensor streams. */
 const SENSORS = ["temperature", "humidity", "pressure", "co2"];

@@ -3,8 +3,9 @@
  *
  *   deno task bench:micro
  */
-import { decode, type StreamEntry } from "../src/reading.ts";
-import { DEFAULT_LIMITS, jsonTextProblem, messageOverLimits } from "../src/input_limits.ts";
+import { decode } from "../src/decode/decode.ts";
+import type { StreamEntry } from "../src/ports.ts";
+import { DEFAULT_LIMITS, jsonTextProblem, messageOverLimits } from "../src/decode/limits.ts";
 
 const typical: StreamEntry = {
   stream: "mqtt_stream:esp32-01:temperature",

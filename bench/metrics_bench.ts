@@ -8,9 +8,9 @@
  * and deleted when the run ends.
  */
 import { Redis } from "ioredis";
-import { renderMetrics } from "../src/metrics.ts";
-import { Stats } from "../src/stats.ts";
-import { LagMonitor } from "../src/source/lag.ts";
+import { renderMetrics } from "../src/ops/metrics.ts";
+import { Stats } from "../src/ops/stats.ts";
+import { LagMonitor } from "../src/ops/lag.ts";
 
 const STREAMS = Number(Deno.env.get("BENCH_LAG_STREAMS") ?? 1000);
 const REDIS_URL = Deno.env.get("TEST_REDIS_URL") ?? "redis://127.0.0.1:6379/0";

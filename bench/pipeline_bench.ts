@@ -12,7 +12,8 @@
  */
 import { Readable } from "node:stream";
 import { createWorld, spawnService, type World } from "../tests/helpers.ts";
-import { loadMigrations, Migrator } from "../src/sink/migrate.ts";
+import { loadMigrations } from "../src/sink/migrations/files.ts";
+import { Migrator } from "../src/sink/migrations/runner.ts";
 import { logger, printLine } from "../src/log.ts";
 import { cpuSeconds, message, peakRssMb, preload, quantile, streamKeys } from "./bench_data.ts";
 

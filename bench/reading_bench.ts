@@ -4,8 +4,9 @@
  *
  *   deno task bench:micro
  */
-import { decode, parseInstant } from "../src/reading.ts";
-import { fieldsToObject } from "../src/source/redis.ts";
+import { decode } from "../src/decode/decode.ts";
+import { parseInstant } from "../src/decode/instant.ts";
+import { fieldsToObject } from "../src/source/fields.ts";
 
 const STREAM = "mqtt_stream:dev-042:temperature";
 const FLAT = [

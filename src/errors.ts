@@ -4,8 +4,6 @@
  * entries pending so they are redelivered and eventually dead-lettered.
  */
 
-import { isTlsError, tlsHint } from "./tls.ts";
-
 /** A configuration problem; `problems` holds one human-readable line each. */
 export class ConfigError extends Error {
   override name = "ConfigError";
@@ -22,6 +20,11 @@ export class UsageError extends Error {
 /** A migration problem: edited applied file, missing down file, bad SQL. */
 export class MigrationError extends Error {
   override name = "MigrationError";
+}
+
+/** Redis cannot be reached or has no usable node yet (a cluster still forming, say): always transient. */
+export class RedisUnavailableError extends Error {
+  override name = "RedisUnavailableError";
 }
 
 /** How the pipeline must react to a failure. */
@@ -73,18 +76,19 @@ const TRANSIENT_NODE_CODES = new Set([
   "CONNECT_TIMEOUT",
 ]);
 
-const TRANSIENT_REDIS_PREFIXES = [
+/** Redis error codes (the first word of an error reply) that mean "not now": wait and retry. */
+const TRANSIENT_REDIS_CODES = new Set([
   "LOADING",
   "TRYAGAIN",
   "CLUSTERDOWN",
   "READONLY",
   "MASTERDOWN",
-  "BUSY ",
+  "BUSY",
   "NOREPLICAS",
   "OOM",
   "MOVED",
   "ASK",
-];
+]);
 
 const TRANSIENT_MESSAGES = [
   "Connection is closed",
@@ -114,6 +118,22 @@ function props(err: unknown): { code?: string; name?: string; message: string; c
   };
 }
 
+/**
+ * The code of a Redis error reply (`NOGROUP`, `BUSYGROUP`, `WRONGTYPE`, …: the
+ * first word of the reply, in capitals), or undefined for anything else.
+ */
+export function redisErrorCode(err: unknown): string | undefined {
+  const { name, message } = props(err);
+  if (name !== "ReplyError") return undefined;
+  const m = /^([A-Z][A-Z_]*)(?:\s|$)/.exec(message);
+  return m?.[1];
+}
+
+/** True for XGROUP CREATE's reply when the stream does not exist (and MKSTREAM was not given). */
+export function isMissingKeyError(err: unknown): boolean {
+  return redisErrorCode(err) === "ERR" && props(err).message.includes("requires the key to exist");
+}
+
 /** The SQLSTATE of a PostgreSQL error, or undefined for anything else. */
 export function sqlState(err: unknown): string | undefined {
   const { code, name } = props(err);
@@ -137,10 +157,14 @@ export function classify(err: unknown, depth = 0): FailureKind {
   // A refused certificate or handshake is a setting an operator fixes, like
   // SQLSTATE class 28: wait for it, never blame (dead-letter) the data.
   if (isTlsError(err)) return "transient";
-  if (p.name === "MaxRetriesPerRequestError" || p.name === "AbortError" || p.name === "TimeoutError") {
+  if (
+    p.name === "MaxRetriesPerRequestError" || p.name === "AbortError" || p.name === "TimeoutError" ||
+    p.name === "RedisUnavailableError"
+  ) {
     return "transient";
   }
-  if (TRANSIENT_REDIS_PREFIXES.some((x) => p.message.startsWith(x))) return "transient";
+  const redisCode = redisErrorCode(err);
+  if (redisCode !== undefined && TRANSIENT_REDIS_CODES.has(redisCode)) return "transient";
   if (TRANSIENT_MESSAGES.some((x) => p.message.includes(x))) return "transient";
   if (p.cause !== undefined && depth < 5) {
     const inner = classify(p.cause, depth + 1);
@@ -169,4 +193,51 @@ export function describe(err: unknown): string {
   const prefix = state ? `${state}: ` : p.code ? `${p.code}: ` : "";
   const hint = tlsHint(err);
   return `${prefix}${p.message}${detail}${constraint}${hint ? `; ${hint}` : ""}`;
+}
+
+const CERT_CODES = new Set([
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_GET_ISSUER_CERT",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "CERT_SIGNATURE_FAILURE",
+  "CERT_UNTRUSTED",
+  "CERT_REJECTED",
+]);
+const EXPIRY_CODES = new Set(["CERT_HAS_EXPIRED", "CERT_NOT_YET_VALID"]);
+
+/** True for a failed TLS handshake or certificate check (a setting to fix, never the data's fault). */
+export function isTlsError(err: unknown): boolean {
+  const code = typeof err === "object" && err !== null ? (err as { code?: unknown }).code : undefined;
+  const message = typeof err === "object" && err !== null ? String((err as { message?: unknown }).message) : "";
+  return (typeof code === "string" &&
+    (CERT_CODES.has(code) || EXPIRY_CODES.has(code) || code === "ERR_TLS_CERT_ALTNAME_INVALID" ||
+      code.startsWith("ERR_SSL_"))) ||
+    /certificate|\bTLS\b|\bSSL\b|handshake/i.test(message);
+}
+
+/** What to change when a TLS error occurs, or undefined for other errors. */
+export function tlsHint(err: unknown): string | undefined {
+  const code = typeof err === "object" && err !== null ? (err as { code?: unknown }).code : undefined;
+  const message = typeof err === "object" && err !== null ? String((err as { message?: unknown }).message) : "";
+  if (message.includes("before secure TLS connection was established")) {
+    return "the server closed the connection during the TLS handshake: does it accept TLS on that port?";
+  }
+  if (typeof code !== "string") return undefined;
+  if (CERT_CODES.has(code)) {
+    return "the server's certificate is not signed by a trusted CA: set REDIS_TLS_CA_FILE (Redis) or sslrootcert " +
+      "in DATABASE_URL (PostgreSQL) to the CA that signed it";
+  }
+  if (EXPIRY_CODES.has(code)) return "the server's certificate is outside its validity period";
+  if (code.includes("CERTIFICATE_REQUIRED")) {
+    return "the server requires a client certificate: set REDIS_TLS_CERT_FILE and REDIS_TLS_KEY_FILE (Redis) or " +
+      "sslcert and sslkey in DATABASE_URL (PostgreSQL)";
+  }
+  if (code.startsWith("ERR_SSL_")) return "the server refused the TLS handshake; its log says why";
+  if (code === "ERR_TLS_CERT_ALTNAME_INVALID") {
+    return "connect with a host name the certificate names, or use sslmode=verify-ca to skip the host name check " +
+      "(PostgreSQL)";
+  }
+  return undefined;
 }

@@ -10,7 +10,9 @@ import {
   type LogRecord,
   resetSync,
 } from "@logtape/logtape";
-import type { LogLevel } from "./config.ts";
+
+/** Log levels accepted in `LOG_LEVEL` (any case; `WARN` is an alias of `WARNING`). */
+export type LogLevel = "debug" | "info" | "warning" | "error";
 
 /** The logging surface the rest of the code uses. */
 export interface Logger {

@@ -4,26 +4,29 @@
  * returns; only the hard deadline can cut that short, and then the entries
  * simply stay pending for the next start or another consumer.
  */
-import { decode, entryKey, type Reading, type StreamEntry } from "./reading.ts";
-import type { Delivery, Source } from "./source/consumer.ts";
-import type { DeadLetter } from "./source/dead_letter.ts";
-import type { Sink, WriteOutcome } from "./sink/writer.ts";
+import {
+  type DeadLetter,
+  type DeadLetterSink,
+  type Delivery,
+  entryKey,
+  type Reading,
+  type Sink,
+  type Source,
+  type StreamEntry,
+  type WriteOutcome,
+} from "./ports.ts";
+import { decode } from "./decode/decode.ts";
+import type { DecodeLimits } from "./decode/limits.ts";
 import { classify, describe } from "./errors.ts";
-import { backoffDelay, type BackoffOptions, retry, RetryAbortedError, sleep } from "./retry.ts";
+import { backoffDelay, type BackoffOptions, retry, RetryAbortedError } from "./retry.ts";
+import { sleep } from "./async/delay.ts";
 import type { Logger } from "./log.ts";
-import type { Outage } from "./outage.ts";
-import type { Stats } from "./stats.ts";
-import type { DecodeLimits } from "./input_limits.ts";
-
-/** Where dead letters go. */
-export interface DeadLetterSink {
-  /** Dead-letters and acks each entry atomically; returns, per letter, whether it was new. */
-  send(letters: readonly DeadLetter[]): Promise<boolean[]>;
-}
+import type { Outage } from "./ops/outage.ts";
+import type { Stats } from "./ops/stats.ts";
 
 /** Everything the loop needs, passed in. */
 export interface PipelineDeps {
-  readonly source: Source & { rescanOwnPending?(): void };
+  readonly source: Source;
   readonly sink: Sink;
   readonly deadLetters: DeadLetterSink;
   readonly log: Logger;
@@ -132,7 +135,7 @@ export class Pipeline {
       if (decoded.ok) {
         readings.push(decoded.reading);
         readFrom.push(d);
-      } else letters.push({ entry: d, reason: decoded.reason });
+      } else letters.push({ entry: d, reason: decoded.reason, class: decoded.class });
     }
 
     const dbRetry = this.#retryOptions(dbOutage, hard);
@@ -156,6 +159,7 @@ export class Pipeline {
           entry: d,
           reason: `delivered ${d.deliveries} times without being stored (MAX_DELIVERIES=${maxDeliveries})` +
             (last ? `; last error: ${last}` : "; the service may have crashed or been killed while processing it"),
+          class: "max_deliveries",
         });
       }
     }
@@ -187,7 +191,7 @@ export class Pipeline {
       for (const { reading, reason } of outcome.rejected) {
         const k = entryKey({ stream: reading.sourceStream, id: reading.sourceId });
         unsettled.add(k);
-        letters.push({ entry: entries.get(k)!, reason });
+        letters.push({ entry: entries.get(k)!, reason, class: "rejected_by_database" });
       }
       if (outcome.deferred.length > 0) {
         log.warn("rows failed and stay pending for redelivery", {
@@ -203,7 +207,7 @@ export class Pipeline {
     try {
       const added = await retry(() => this.deps.deadLetters.send(letters), redisRetry);
       await retry(() => this.deps.source.ack(stored), redisRetry);
-      stats.countDeadLetters(letters.map((l) => l.reason), added);
+      stats.countDeadLetters(letters.map((l) => l.class), added);
       for (const l of letters) this.#lastError.delete(entryKey(l.entry));
     } catch (err) {
       return this.#leavePending(err, batch, "dead-lettering or acknowledging failed");

@@ -1,7 +1,8 @@
 /**
- * Backoff with jitter and abortable sleeps: every wait in the service goes
- * through here so that shutdown can cut it short.
+ * Retries with capped exponential backoff and jitter; every wait is an
+ * abortable sleep, so shutdown can cut it short.
  */
+import { sleep } from "./async/delay.ts";
 
 /** Backoff bounds in milliseconds. */
 export interface BackoffOptions {
@@ -16,20 +17,6 @@ export interface BackoffOptions {
 export function backoffDelay(attempt: number, opts: BackoffOptions, random: () => number = Math.random): number {
   const ceiling = Math.min(opts.maxMs, opts.initialMs * 2 ** Math.min(attempt, 30));
   return Math.round(ceiling / 2 + random() * (ceiling / 2));
-}
-
-/** Resolves after `ms`, or as soon as `signal` aborts (never rejects). */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  if (signal?.aborted || ms <= 0) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener("abort", done, { once: true });
-  });
 }
 
 /** Thrown by {@link retry} when its signal aborts before the work succeeded. */
@@ -67,18 +54,5 @@ export async function retry<T>(
       await sleep(delay, opts.signal);
       if (opts.signal?.aborted) throw new RetryAbortedError(err);
     }
-  }
-}
-
-/** True when `work` settles successfully within `ms`; false when it fails or takes longer. */
-export async function succeedsWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<false>((resolve) => {
-    timer = setTimeout(() => resolve(false), ms);
-  });
-  try {
-    return await Promise.race([work.then(() => true, () => false), late]);
-  } finally {
-    clearTimeout(timer);
   }
 }

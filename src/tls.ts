@@ -4,7 +4,6 @@
  * `sslmode` / `sslrootcert` / `sslcert` / `sslkey` parameters of
  * `DATABASE_URL`. Files are read when a client is created, never logged.
  */
-import type { RedisSettings } from "./config.ts";
 
 /** `sslmode` values of libpq, all accepted in `DATABASE_URL`. */
 export const SSL_MODES = ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] as const;
@@ -36,8 +35,20 @@ function isIp(host: string): boolean {
   return /^\d{1,3}(\.\d{1,3}){3}$/.test(host) || host.includes(":");
 }
 
+/** What the TLS options of a Redis connection depend on. */
+export interface RedisTlsSettings {
+  readonly host: string;
+  readonly tls: boolean;
+  /** PEM file of the CA(s) that sign the server's certificate (`REDIS_TLS_CA_FILE`); system CAs when unset. */
+  readonly tlsCaFile?: string;
+  /** PEM client certificate (`REDIS_TLS_CERT_FILE`), for servers that require one. */
+  readonly tlsCertFile?: string;
+  /** PEM private key of the client certificate (`REDIS_TLS_KEY_FILE`). */
+  readonly tlsKeyFile?: string;
+}
+
 /** TLS connect options for Redis, or undefined when TLS is off. */
-export function redisTlsOptions(settings: RedisSettings): TlsOptions | undefined {
+export function redisTlsOptions(settings: RedisTlsSettings): TlsOptions | undefined {
   if (!settings.tls) return undefined;
   const options: TlsOptions = {};
   if (settings.tlsCaFile) options.ca = read(settings.tlsCaFile);
@@ -107,51 +118,4 @@ export function postgresTls(databaseUrl: string): { url: string; ssl: PostgresSs
         ssl: { ...files, rejectUnauthorized: true, host, ...(isIp(host) ? {} : { servername: host }) },
       };
   }
-}
-
-const CERT_CODES = new Set([
-  "SELF_SIGNED_CERT_IN_CHAIN",
-  "DEPTH_ZERO_SELF_SIGNED_CERT",
-  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
-  "UNABLE_TO_GET_ISSUER_CERT",
-  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
-  "CERT_SIGNATURE_FAILURE",
-  "CERT_UNTRUSTED",
-  "CERT_REJECTED",
-]);
-const EXPIRY_CODES = new Set(["CERT_HAS_EXPIRED", "CERT_NOT_YET_VALID"]);
-
-/** True for a failed TLS handshake or certificate check (a setting to fix, never the data's fault). */
-export function isTlsError(err: unknown): boolean {
-  const code = typeof err === "object" && err !== null ? (err as { code?: unknown }).code : undefined;
-  const message = typeof err === "object" && err !== null ? String((err as { message?: unknown }).message) : "";
-  return (typeof code === "string" &&
-    (CERT_CODES.has(code) || EXPIRY_CODES.has(code) || code === "ERR_TLS_CERT_ALTNAME_INVALID" ||
-      code.startsWith("ERR_SSL_"))) ||
-    /certificate|\bTLS\b|\bSSL\b|handshake/i.test(message);
-}
-
-/** What to change when a TLS error occurs, or undefined for other errors. */
-export function tlsHint(err: unknown): string | undefined {
-  const code = typeof err === "object" && err !== null ? (err as { code?: unknown }).code : undefined;
-  const message = typeof err === "object" && err !== null ? String((err as { message?: unknown }).message) : "";
-  if (message.includes("before secure TLS connection was established")) {
-    return "the server closed the connection during the TLS handshake: does it accept TLS on that port?";
-  }
-  if (typeof code !== "string") return undefined;
-  if (CERT_CODES.has(code)) {
-    return "the server's certificate is not signed by a trusted CA: set REDIS_TLS_CA_FILE (Redis) or sslrootcert " +
-      "in DATABASE_URL (PostgreSQL) to the CA that signed it";
-  }
-  if (EXPIRY_CODES.has(code)) return "the server's certificate is outside its validity period";
-  if (code.includes("CERTIFICATE_REQUIRED")) {
-    return "the server requires a client certificate: set REDIS_TLS_CERT_FILE and REDIS_TLS_KEY_FILE (Redis) or " +
-      "sslcert and sslkey in DATABASE_URL (PostgreSQL)";
-  }
-  if (code.startsWith("ERR_SSL_")) return "the server refused the TLS handshake; its log says why";
-  if (code === "ERR_TLS_CERT_ALTNAME_INVALID") {
-    return "connect with a host name the certificate names, or use sslmode=verify-ca to skip the host name check " +
-      "(PostgreSQL)";
-  }
-  return undefined;
 }

@@ -15,11 +15,11 @@ import { badFields, entryKey, goodFields, rowStats, storedKeys, tail } from "./f
 import { type ClusterNodeInfo, clusterUnavailable, type LocalCluster, startLocalCluster } from "./cluster_helpers.ts";
 import { keySlot } from "../src/source/slot.ts";
 import { closeRedis, connectRedis, whenReady } from "../src/source/redis.ts";
-import { DeadLetterWriter } from "../src/source/dead_letter.ts";
+import { DeadLetterWriter } from "../src/dead_letters/writer.ts";
 import { StreamDiscovery } from "../src/source/discovery.ts";
 import { RedisSource } from "../src/source/consumer.ts";
-import { LagMonitor } from "../src/source/lag.ts";
-import { loadConfig } from "../src/config.ts";
+import { LagMonitor } from "../src/ops/lag.ts";
+import { loadConfig } from "../src/config/load.ts";
 
 const unavailable = await clusterUnavailable();
 const SETTLE_MS = 60_000;
@@ -207,10 +207,18 @@ Deno.test({
     try {
       await whenReady(redis, 10_000);
       const writer = new DeadLetterWriter(redis, { stream: deadStream, group: "g", maxLen: 0, now: () => 1_000 });
-      const letters = ids.map((id, i) => ({ entry: { stream, id, fields: badFields(i) }, reason: `bad ${i}` }));
+      const letters = ids.map((id, i) => ({
+        entry: { stream, id, fields: badFields(i) },
+        reason: `bad ${i}`,
+        class: "other" as const,
+      }));
       assert.deepEqual(await writer.send(letters), [true, true, false], "the third was acked by another consumer");
       assert.deepEqual(await writer.send(letters.slice(0, 1)), [false], "an acked entry is not dead-lettered again");
-      const orphan = { entry: { stream: `${prefix}:deleted`, id: "1-0", fields: badFields(0) }, reason: "gone" };
+      const orphan = {
+        entry: { stream: `${prefix}:deleted`, id: "1-0", fields: badFields(0) },
+        reason: "gone",
+        class: "other" as const,
+      };
       assert.deepEqual(
         await writer.send([orphan]),
         [false],

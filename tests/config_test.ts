@@ -3,7 +3,10 @@
  * problem, secrets never shown, `.env` overlay.
  */
 import assert from "node:assert/strict";
-import { type Config, loadConfig, maskUrl, readEnvironment, redactedConfig, tableLabel } from "../src/config.ts";
+import type { Config } from "../src/config/load.ts";
+import { loadConfig, readEnvironment } from "../src/config/load.ts";
+import { maskUrl, redactedConfig } from "../src/config/redact.ts";
+import { tableLabel } from "../src/sink/table.ts";
 import { ConfigError } from "../src/errors.ts";
 
 const HOST = { hostname: "box", pid: 4242 };

@@ -7,9 +7,9 @@ import assert from "node:assert/strict";
 import { addEntries, createWorld, pendingCount, REDIS_URL } from "./helpers.ts";
 import { RedisSource } from "../src/source/consumer.ts";
 import { StreamDiscovery } from "../src/source/discovery.ts";
-import { DeadLetterWriter } from "../src/source/dead_letter.ts";
+import { DeadLetterWriter } from "../src/dead_letters/writer.ts";
 import { closeRedis, connectRedis } from "../src/source/redis.ts";
-import { loadConfig } from "../src/config.ts";
+import { loadConfig } from "../src/config/load.ts";
 import type { Logger } from "../src/log.ts";
 
 const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {} };
@@ -135,7 +135,11 @@ Deno.test("dead letters: each added with its entry's ack in one step; one alread
   await world.redis.xreadgroup("GROUP", world.group, "me", "COUNT", 10, "STREAMS", stream, ">");
   await world.redis.xack(stream, world.group, ids[1]!); // another consumer got there first
   const writer = new DeadLetterWriter(world.redis, { stream: world.deadLetterStream, group: world.group, maxLen: 0 });
-  const letters = ids.map((id, i) => ({ entry: { stream, id, fields: value(i) }, reason: `bad ${i}` }));
+  const letters = ids.map((id, i) => ({
+    entry: { stream, id, fields: value(i) },
+    reason: `bad ${i}`,
+    class: "other" as const,
+  }));
   assert.deepEqual(await writer.send(letters), [true, false, true]);
   assert.deepEqual(await writer.send(letters), [false, false, false], "nothing is dead-lettered twice");
   const dead = await world.redis.xrange(world.deadLetterStream, "-", "+");

@@ -3,8 +3,8 @@
  * Prometheus example scrapes the right path.
  */
 import assert from "node:assert/strict";
-import { renderMetrics } from "../src/metrics.ts";
-import { Stats } from "../src/stats.ts";
+import { renderMetrics } from "../src/ops/metrics.ts";
+import { Stats } from "../src/ops/stats.ts";
 
 const root = new URL("../deploy/", import.meta.url);
 

@@ -5,10 +5,10 @@
 import assert from "node:assert/strict";
 import { addEntries, createWorld, runCli, spawnService, waitFor, type World } from "./helpers.ts";
 import { rowCounts, tableRows } from "./e2e_helpers.ts";
-import { deadLetterFields } from "../src/source/dead_letter.ts";
-import { fieldsToObject } from "../src/source/redis.ts";
-import type { StreamEntry } from "../src/reading.ts";
-import { parseBefore, parsePurge } from "../src/cli/dlq_purge.ts";
+import { deadLetterFields } from "../src/dead_letters/format.ts";
+import { fieldsToObject } from "../src/source/fields.ts";
+import type { StreamEntry } from "../src/ports.ts";
+import { parseBefore, parsePurge } from "../src/cli/dlq/purge.ts";
 
 /** Original entries as the service would have rejected them (one with clashing field names). */
 function originals(world: World): (StreamEntry & { reason: string })[] {

@@ -5,7 +5,7 @@
  * fields and oversized values, mixed with good messages. Deterministic for a
  * seed (FUZZ_SEED overrides the random one; tests print the seed they use).
  */
-import { seededRng } from "../src/cli/simulate_messages.ts";
+import { seededRng } from "../src/cli/simulate/messages.ts";
 
 /** A field name or value as raw bytes or as text (sent as UTF-8). */
 export type Raw = string | Uint8Array;

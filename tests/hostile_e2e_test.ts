@@ -14,8 +14,8 @@ import { createWorld, spawnService, waitFor } from "./helpers.ts";
 import { message, stopService } from "./e2e_helpers.ts";
 import { entryKey, rowStats, storedKeys, tail, totalPending } from "./fault_helpers.ts";
 import { fuzzSeed, generateMessages } from "./fuzz_messages.ts";
-import { fieldsToObject } from "../src/source/redis.ts";
-import { originalFields } from "../src/source/dead_letter.ts";
+import { fieldsToObject } from "../src/source/fields.ts";
+import { originalFields } from "../src/dead_letters/format.ts";
 
 const SEED = fuzzSeed();
 const COUNT = Number(Deno.env.get("FUZZ_E2E_COUNT") ?? 3000);

@@ -8,12 +8,14 @@
  * the seed is part of each fuzz test's name.
  */
 import assert from "node:assert/strict";
-import { decode, MAX_NAME_LENGTH, type StreamEntry } from "../src/reading.ts";
-import { type DecodeLimits, DEFAULT_LIMITS, jsonTextProblem, utf8Length } from "../src/input_limits.ts";
-import { deadLetterFields, originalFields, PACK_ABOVE_FIELDS } from "../src/source/dead_letter.ts";
-import { fieldsToObject } from "../src/source/redis.ts";
+import { decode, MAX_NAME_LENGTH } from "../src/decode/decode.ts";
+import type { StreamEntry } from "../src/ports.ts";
+import { type DecodeLimits, DEFAULT_LIMITS, jsonTextProblem, utf8Length } from "../src/decode/limits.ts";
+import { deadLetterFields, originalFields, PACK_ABOVE_FIELDS } from "../src/dead_letters/format.ts";
+import { fieldsToObject } from "../src/source/fields.ts";
 import { PostgresSink } from "../src/sink/writer.ts";
-import { loadMigrations, Migrator } from "../src/sink/migrate.ts";
+import { loadMigrations } from "../src/sink/migrations/files.ts";
+import { Migrator } from "../src/sink/migrations/runner.ts";
 import { Buffer } from "node:buffer";
 import { StreamDiscovery } from "../src/source/discovery.ts";
 import { createWorld } from "./helpers.ts";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { heapWarning, worstCaseInFlightBytes } from "../src/memory_budget.ts";
-import { loadConfig } from "../src/config.ts";
+import { heapWarning, worstCaseInFlightBytes } from "../src/ops/memory.ts";
+import { loadConfig } from "../src/config/load.ts";
 import { spawnService } from "./helpers.ts";
 
 const MB = 1_048_576;

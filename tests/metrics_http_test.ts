@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { addEntries, createWorld, runCli, spawnService, uniqueName, waitFor } from "./helpers.ts";
 import { freePort, message, silentLogger } from "./e2e_helpers.ts";
-import { LagMonitor } from "../src/source/lag.ts";
+import { LagMonitor } from "../src/ops/lag.ts";
 
 /** The value of one sample line (`name{labels}`), or undefined when absent. */
 function sample(text: string, series: string): number | undefined {

@@ -6,7 +6,8 @@
 import assert from "node:assert/strict";
 import { addEntries, createWorld, runCli, spawnService, testSql, waitFor, type World } from "./helpers.ts";
 import { createPreviousServiceTable, message, rowCounts, silentLogger, stopService, tableRows } from "./e2e_helpers.ts";
-import { loadMigrations, MIGRATIONS_DIR, Migrator } from "../src/sink/migrate.ts";
+import { loadMigrations, MIGRATIONS_DIR } from "../src/sink/migrations/files.ts";
+import { Migrator } from "../src/sink/migrations/runner.ts";
 import { MigrationError } from "../src/errors.ts";
 
 const M1 = "0001_create_sensor_readings";

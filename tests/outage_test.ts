@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import type { Logger } from "../src/log.ts";
-import { Outage } from "../src/outage.ts";
+import { Outage } from "../src/ops/outage.ts";
 
 type Level = "debug" | "info" | "warn" | "error";
 interface Line {

@@ -6,7 +6,7 @@
  * helpers.ts startTaskArgs).
  */
 import assert from "node:assert/strict";
-import { CONFIG_VARIABLES, LIBRARY_VARIABLES } from "../src/config.ts";
+import { CONFIG_VARIABLES, LIBRARY_VARIABLES } from "../src/config/settings.ts";
 import { addEntries, createWorld, pendingCount, runCli, spawnService, waitFor } from "./helpers.ts";
 import { message, rowCounts, stopService } from "./e2e_helpers.ts";
 

@@ -5,13 +5,13 @@
  */
 import assert from "node:assert/strict";
 import { Pipeline, type PipelineDeps } from "../src/pipeline.ts";
-import type { Delivery, Source } from "../src/source/consumer.ts";
-import type { DeadLetter } from "../src/source/dead_letter.ts";
-import type { Sink, WriteOutcome } from "../src/sink/writer.ts";
-import { entryKey, type Reading, type StreamEntry } from "../src/reading.ts";
+import type { Delivery, Source } from "../src/ports.ts";
+import type { DeadLetter } from "../src/ports.ts";
+import type { Sink, WriteOutcome } from "../src/ports.ts";
+import { entryKey, type Reading, type StreamEntry } from "../src/ports.ts";
 import type { Logger } from "../src/log.ts";
-import { Outage } from "../src/outage.ts";
-import { Stats } from "../src/stats.ts";
+import { Outage } from "../src/ops/outage.ts";
+import { Stats } from "../src/ops/stats.ts";
 
 const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 

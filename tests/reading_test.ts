@@ -3,7 +3,10 @@
  * every rejection, and the timestamp parser.
  */
 import assert from "node:assert/strict";
-import { decode, type Decoded, MAX_NAME_LENGTH, parseInstant, parseStreamKey, type Reading } from "../src/reading.ts";
+import { decode, MAX_NAME_LENGTH } from "../src/decode/decode.ts";
+import type { Decoded, Reading } from "../src/ports.ts";
+import { parseInstant } from "../src/decode/instant.ts";
+import { parseStreamKey } from "../src/decode/stream_key.ts";
 
 const TS = "2026-11-28T10:00:00.123456";
 const TS_CANON = "2026-11-28T10:00:00.123456+00:00";

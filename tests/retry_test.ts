@@ -3,7 +3,9 @@
  * no timing assertions, only what happened and in which order.
  */
 import assert from "node:assert/strict";
-import { backoffDelay, retry, RetryAbortedError, sleep, succeedsWithin } from "../src/retry.ts";
+import { backoffDelay, retry, RetryAbortedError } from "../src/retry.ts";
+import { sleep } from "../src/async/delay.ts";
+import { succeedsWithin } from "../src/async/deadline.ts";
 
 const FAST = { initialMs: 1, maxMs: 2 };
 

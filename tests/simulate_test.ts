@@ -5,9 +5,9 @@
 import assert from "node:assert/strict";
 import { createWorld, runCli, spawnService, waitFor, type World } from "./helpers.ts";
 import { rowCounts, tableRows } from "./e2e_helpers.ts";
-import { ProgressLine } from "../src/cli/progress.ts";
-import { decode } from "../src/reading.ts";
-import { fieldsToObject } from "../src/source/redis.ts";
+import { ProgressLine } from "../src/cli/simulate/progress.ts";
+import { decode } from "../src/decode/decode.ts";
+import { fieldsToObject } from "../src/source/fields.ts";
 import {
   formatTimestamp,
   generateMessages,
@@ -15,8 +15,8 @@ import {
   seededRng,
   type SimMessage,
   streamKeys,
-} from "../src/cli/simulate_messages.ts";
-import { globMatches } from "../src/cli/glob.ts";
+} from "../src/cli/simulate/messages.ts";
+import { globMatches } from "../src/cli/simulate/glob.ts";
 
 const OPTS: GeneratorOptions = {
   devices: 3,

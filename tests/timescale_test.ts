@@ -9,8 +9,9 @@ import {
   COMPRESS_SEGMENT_BY,
   timescaleHint,
   timescalePolicyStatements,
-} from "../src/sink/timescale.ts";
-import { loadMigrations, Migrator } from "../src/sink/migrate.ts";
+} from "../src/sink/migrations/timescale.ts";
+import { loadMigrations } from "../src/sink/migrations/files.ts";
+import { Migrator } from "../src/sink/migrations/runner.ts";
 import { silentLogger } from "./e2e_helpers.ts";
 import type { Sql } from "../src/sink/client.ts";
 

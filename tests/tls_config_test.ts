@@ -5,9 +5,10 @@
  * explained. Only reads a few files written to a temporary directory.
  */
 import assert from "node:assert/strict";
-import { loadConfig } from "../src/config.ts";
+import { loadConfig } from "../src/config/load.ts";
 import { classify, ConfigError, describe } from "../src/errors.ts";
-import { postgresTls, redisTlsOptions, tlsHint } from "../src/tls.ts";
+import { postgresTls, redisTlsOptions } from "../src/tls.ts";
+import { tlsHint } from "../src/errors.ts";
 
 const HOST = { hostname: "box", pid: 1 };
 const PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";

@@ -6,9 +6,10 @@ import assert from "node:assert/strict";
 import { createWorld, DATABASE_URL, type World } from "./helpers.ts";
 import { closePostgres, connectPostgres } from "../src/sink/client.ts";
 import { PostgresSink } from "../src/sink/writer.ts";
-import { loadMigrations, Migrator } from "../src/sink/migrate.ts";
+import { loadMigrations } from "../src/sink/migrations/files.ts";
+import { Migrator } from "../src/sink/migrations/runner.ts";
 import { logger } from "../src/log.ts";
-import type { Reading } from "../src/reading.ts";
+import type { Reading } from "../src/ports.ts";
 
 async function migrated(world: World) {
   const table = { schema: world.schema, name: "sensor_readings" };

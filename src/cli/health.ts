@@ -2,12 +2,12 @@
  * `db-writer health`: checks Redis and PostgreSQL, asks a running instance
  * (on HTTP_PORT) for its state and stats, prints JSON, exits 0 when healthy.
  */
-import type { Config } from "../config.ts";
+import type { Config } from "../config/load.ts";
 import { printError, printLine } from "../log.ts";
 import { describe } from "../errors.ts";
-import { checkDependencies, type HealthReport } from "../health.ts";
-import { closeRedis, connectRedis, startConnecting } from "../source/redis.ts";
-import { closePostgres, connectPostgres } from "../sink/client.ts";
+import { checkDependencies, type HealthReport } from "../ops/health.ts";
+import { openRedis } from "../source/redis.ts";
+import { openPostgres } from "../sink/client.ts";
 
 async function askRunningInstance(host: string, port: number): Promise<Pick<HealthReport, "running" | "stats">> {
   try {
@@ -27,16 +27,15 @@ async function askRunningInstance(host: string, port: number): Promise<Pick<Heal
  */
 export async function runHealth(config: Config): Promise<number> {
   let redisError: unknown, databaseError: unknown;
-  const redis = connectRedis(config.redis, {
+  await using redis = openRedis(config.redis, {
     name: "db-writer:health",
     commandTimeoutMs: 3000,
     onError: (err) => {
       redisError ??= err;
     },
   });
-  startConnecting(redis);
-  const sql = connectPostgres(config.databaseUrl, { max: 2, connectTimeoutSec: 3 });
-  try {
+  await using sql = openPostgres(config.databaseUrl, { max: 2, connectTimeoutSec: 3 });
+  {
     const [deps, instance] = await Promise.all([
       checkDependencies(redis, sql, 3000, (err) => {
         databaseError = err;
@@ -55,8 +54,6 @@ export async function runHealth(config: Config): Promise<number> {
     }
     if (!report.database) printError(`db-writer: postgres: ${reason(databaseError)}`);
     return report.redis && report.database && report.running !== false ? 0 : 1;
-  } finally {
-    await Promise.all([closeRedis(redis), closePostgres(sql, 1).catch(() => {})]);
   }
 }
 

@@ -1,12 +1,13 @@
 /**
  * `db-writer migrate up | down [N] | status`.
  */
-import type { Config } from "../config.ts";
-import { tableLabel } from "../config.ts";
+import type { Config } from "../config/load.ts";
 import { UsageError } from "../errors.ts";
 import { logger, printLine } from "../log.ts";
-import { closePostgres, connectPostgres } from "../sink/client.ts";
-import { loadMigrations, Migrator } from "../sink/migrate.ts";
+import { openPostgres } from "../sink/client.ts";
+import { tableLabel } from "../sink/table.ts";
+import { loadMigrations } from "../sink/migrations/files.ts";
+import { Migrator } from "../sink/migrations/runner.ts";
 
 /** Runs a migrate subcommand; resolves with the exit code. */
 export async function runMigrate(config: Config, args: readonly string[]): Promise<number> {
@@ -26,8 +27,8 @@ export async function runMigrate(config: Config, args: readonly string[]): Promi
     }
     steps = Number(count);
   }
-  const sql = connectPostgres(config.databaseUrl, { max: 2 });
-  try {
+  await using sql = openPostgres(config.databaseUrl, { max: 2 });
+  {
     const migrator = new Migrator(sql, {
       table: config.table,
       enableTimescale: config.enableTimescale,
@@ -52,7 +53,5 @@ export async function runMigrate(config: Config, args: readonly string[]): Promi
         : `${table}: ${action === "up" ? "applied" : "reverted"} ${done.join(", ")}`,
     );
     return 0;
-  } finally {
-    await closePostgres(sql).catch(() => {});
   }
 }

@@ -4,9 +4,15 @@
  * with the address and the connection error, instead of the driver's
  * "max retries per request" message.
  */
-import type { RedisSettings } from "../config.ts";
-import { describe } from "../errors.ts";
-import { closeRedis, connectRedis, type RedisClient, startConnecting, whenReady } from "../source/redis.ts";
+import { describe, RedisUnavailableError } from "../errors.ts";
+import {
+  closeRedis,
+  connectRedis,
+  type RedisClient,
+  type RedisSettings,
+  startConnecting,
+  whenReady,
+} from "../source/redis.ts";
 
 /** Runs `fn` with a fresh connection named `name`; always closes it. */
 export async function withRedis<T>(
@@ -27,7 +33,7 @@ export async function withRedis<T>(
     await whenReady(redis, 10_000);
     return await fn(redis);
   } catch (err) {
-    if (settings.cluster && String((err as Error).message).startsWith("CLUSTERDOWN")) {
+    if (settings.cluster && err instanceof RedisUnavailableError) {
       throw new Error(
         `cannot reach the Redis Cluster at ${settings.cluster.map((n) => `${n.host}:${n.port}`).join(",")}: ${
           describe(connectionError ?? err)

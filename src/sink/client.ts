@@ -3,8 +3,7 @@
  */
 import postgres from "postgres";
 import net from "node:net";
-import type { TableName } from "../config.ts";
-import { succeedsWithin } from "../retry.ts";
+import { succeedsWithin } from "../async/deadline.ts";
 import { postgresTls } from "../tls.ts";
 
 /** A connection pool with tagged-template and `unsafe` queries. */
@@ -61,15 +60,21 @@ function noDelaySocket(): (o: SocketOptions) => net.Socket {
   };
 }
 
+/** A pool that closes itself when disposed (`await using`, `AsyncDisposableStack.use`). */
+export type Postgres = Sql & AsyncDisposable;
+
+/**
+ * Opens a pool as {@link connectPostgres} does; disposing it closes it, waiting at most 1 s for running queries.
+ * @throws {Error} when a TLS file named in the URL cannot be read.
+ */
+export function openPostgres(url: string, opts: { max?: number; connectTimeoutSec?: number } = {}): Postgres {
+  const sql = connectPostgres(url, opts);
+  return Object.assign(sql, { [Symbol.asyncDispose]: () => closePostgres(sql).catch(() => {}) });
+}
+
 /** Closes the pool, waiting at most `timeoutSec` for running queries. */
 export async function closePostgres(sql: Sql, timeoutSec = 1): Promise<void> {
   await sql.end({ timeout: timeoutSec });
-}
-
-/** A safely quoted `"schema"."table"` (names are validated identifiers). */
-export function quoteTable(table: TableName): string {
-  const q = (s: string) => `"${s.replaceAll('"', '""')}"`;
-  return table.schema ? `${q(table.schema)}.${q(table.name)}` : q(table.name);
 }
 
 /** Answers whether the database responds, within `timeoutMs`; `onError` learns why not. */

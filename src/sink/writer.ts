@@ -10,47 +10,10 @@
  * about 150k rows/s, the unnest INSERT … ON CONFLICT about 80–100k, on the
  * same table with the same indexes.
  */
-import { entryKey, type Reading } from "../reading.ts";
-import type { TableName } from "../config.ts";
+import { entryKey, type Reading, type Sink, type WriteOptions, type WriteOutcome } from "../ports.ts";
 import { classify, describe } from "../errors.ts";
-import { quoteTable, type Sql } from "./client.ts";
-
-/** What became of a batch handed to {@link Sink.write}. */
-export interface WriteOutcome {
-  /** Rows inserted now (duplicates of earlier deliveries are not counted). */
-  readonly inserted: number;
-  /** Readings already in the table (a redelivery). */
-  readonly duplicates: number;
-  /** Readings the database refused for their data, with its message. */
-  readonly rejected: ReadonlyArray<{ readonly reading: Reading; readonly reason: string }>;
-  /** Readings that failed alone for a reason that is neither data nor outage: keep pending. */
-  readonly deferred: ReadonlyArray<{ readonly reading: Reading; readonly error: string }>;
-}
-
-/** How to write one batch. */
-export interface WriteOptions {
-  /**
-   * Some entries were delivered before: also skip readings that the previous
-   * service already stored (rows without a source id, same device, sensor,
-   * instant and value), since it never acknowledged what it stored.
-   */
-  readonly redelivered?: boolean;
-}
-
-/** Where readings go. */
-export interface Sink {
-  /**
-   * Stores `readings`; resolves once they are committed. An abort of `signal`
-   * cancels the statement in flight (it then fails as a transient error).
-   * @throws the driver's error when the failure is transient (retry the batch).
-   */
-  write(readings: readonly Reading[], signal?: AbortSignal, opts?: WriteOptions): Promise<WriteOutcome>;
-  /**
-   * Which of these entries already have their row ({@link entryKey} keys), so
-   * that an entry stored just before a crash is acked, never dead-lettered.
-   */
-  stored(entries: readonly { stream: string; id: string }[]): Promise<Set<string>>;
-}
+import type { Sql } from "./client.ts";
+import { quoteTable, type TableName } from "./table.ts";
 
 /** Writes readings into the configured table. */
 export class PostgresSink implements Sink {

@@ -8,10 +8,11 @@
  * block time instead of blocking.
  */
 import type { Cluster } from "ioredis";
-import type { Delivery } from "./consumer.ts";
-import { fieldsToObject, whenReady } from "./redis.ts";
+import type { Delivery } from "../ports.ts";
+import { whenReady } from "./redis.ts";
+import { fieldsToObject } from "./fields.ts";
 import { groupBySlot } from "./slot.ts";
-import { sleep } from "../retry.ts";
+import { sleep } from "../async/delay.ts";
 
 type XReply = [stream: string, entries: [id: string, fields: string[] | null][]][] | null;
 

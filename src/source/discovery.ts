@@ -5,7 +5,7 @@
  * master is scanned (SCAN only sees the keys of the node it runs on).
  */
 import type { Logger } from "../log.ts";
-import { describe } from "../errors.ts";
+import { describe, isMissingKeyError, redisErrorCode } from "../errors.ts";
 import { masterServers, type RedisClient, whenReady } from "./redis.ts";
 
 /** True when `pattern` has glob characters (otherwise it is an exact key). */
@@ -99,10 +99,10 @@ export class StreamDiscovery {
       else await this.redis.xgroup("CREATE", key, this.opts.group, "0");
       this.opts.log.info("consuming stream", { stream: key, group: this.opts.group });
     } catch (err) {
-      const message = (err as Error).message ?? "";
-      if (message.startsWith("BUSYGROUP")) {
+      const code = redisErrorCode(err);
+      if (code === "BUSYGROUP") {
         this.opts.log.info("consuming stream", { stream: key, group: this.opts.group, group_existed: true });
-      } else if (message.startsWith("WRONGTYPE") || message.includes("requires the key to exist")) {
+      } else if (code === "WRONGTYPE" || isMissingKeyError(err)) {
         if (!this.#badKeys.has(key)) {
           this.opts.log.error("cannot consume key: it is not a stream", { stream: key, error: describe(err) });
           this.#badKeys.add(key);

@@ -6,9 +6,25 @@
  * node owning its key.
  */
 import { Cluster, Redis } from "ioredis";
-import type { RedisSettings } from "../config.ts";
-import { succeedsWithin } from "../retry.ts";
-import { redisTlsOptions } from "../tls.ts";
+import { deadline, succeedsWithin } from "../async/deadline.ts";
+import { RedisUnavailableError } from "../errors.ts";
+import { redisTlsOptions, type RedisTlsSettings } from "../tls.ts";
+
+/** Connection settings for Redis, from `REDIS_URL` or the `REDIS_*` variables. */
+export interface RedisSettings extends RedisTlsSettings {
+  readonly port: number;
+  readonly db: number;
+  readonly username?: string;
+  readonly password?: string;
+  /** Seed nodes of a Redis Cluster (REDIS_CLUSTER_NODES); absent for a single server. */
+  readonly cluster?: readonly RedisNode[];
+}
+
+/** One `host:port` of REDIS_CLUSTER_NODES. */
+export interface RedisNode {
+  readonly host: string;
+  readonly port: number;
+}
 
 /** A Redis connection: to one server, or to a cluster. */
 export type RedisClient = Redis | Cluster;
@@ -29,7 +45,7 @@ export async function masterServers(client: RedisClient): Promise<RedisServer[]>
   if (!isCluster(client)) return [client];
   await whenReady(client, 2_000);
   const masters = client.nodes("master");
-  if (masters.length === 0) throw new Error("CLUSTERDOWN: the cluster client knows no master node yet");
+  if (masters.length === 0) throw new RedisUnavailableError("the Redis Cluster client knows no master node yet");
   return masters;
 }
 
@@ -76,24 +92,21 @@ function dropLateSocketErrors(client: Redis): void {
 /**
  * Waits until a cluster client knows the cluster (a single-server client
  * returns at once): a cluster client fails commands while it does not.
- * @throws {Error} `CLUSTERDOWN …` (transient) when not ready within `timeoutMs`.
+ * @throws {RedisUnavailableError} (transient) when not ready within `timeoutMs`.
  */
 export async function whenReady(client: RedisClient, timeoutMs: number): Promise<void> {
   if (!isCluster(client) || client.status === "ready") return;
   startConnecting(client);
   let onReady = () => {};
-  let timer: ReturnType<typeof setTimeout> | undefined;
+  const ready = new Promise<void>((resolve) => {
+    onReady = resolve;
+    client.once("ready", onReady);
+  });
   try {
-    await new Promise<void>((resolve, reject) => {
-      onReady = resolve;
-      client.once("ready", onReady);
-      timer = setTimeout(
-        () => reject(new Error(`CLUSTERDOWN: no node of the Redis Cluster answered within ${timeoutMs} ms`)),
-        timeoutMs,
-      );
-    });
+    await deadline(ready, timeoutMs);
+  } catch {
+    throw new RedisUnavailableError(`no node of the Redis Cluster answered within ${timeoutMs} ms`);
   } finally {
-    clearTimeout(timer);
     client.off("ready", onReady);
   }
 }
@@ -142,6 +155,22 @@ function clusterTlsOptions(settings: RedisSettings) {
   return options;
 }
 
+/** A connection that closes itself when disposed (`await using`, `AsyncDisposableStack.use`). */
+export type RedisConnection = RedisClient & AsyncDisposable;
+
+/**
+ * Opens a connection as {@link connectRedis} does and starts connecting; disposing it closes it.
+ * @throws {Error} when a TLS file named in the settings cannot be read.
+ */
+export function openRedis(
+  settings: RedisSettings,
+  opts: { name: string; commandTimeoutMs?: number; onError?: (err: Error) => void },
+): RedisConnection {
+  const client = connectRedis(settings, opts);
+  startConnecting(client);
+  return Object.assign(client, { [Symbol.asyncDispose]: () => closeRedis(client) });
+}
+
 /** Connects (if needed) without throwing; later commands report problems. */
 export function startConnecting(client: RedisClient): void {
   if (client.status === "wait") client.connect().catch(() => {});
@@ -151,9 +180,9 @@ export function startConnecting(client: RedisClient): void {
 export async function closeRedis(client: RedisClient): Promise<void> {
   if (client.status === "end") return;
   try {
-    await Promise.race([client.quit(), new Promise((r) => setTimeout(r, 1000))]);
+    await deadline(client.quit(), 1000);
   } catch {
-    // already closed
+    // already closed, or not answering: dropped below
   }
   client.disconnect(false);
 }
@@ -166,20 +195,4 @@ export function pingRedis(client: RedisClient, timeoutMs = 2000): Promise<boolea
     }),
     timeoutMs,
   );
-}
-
-/** Turns a flat `[k1, v1, k2, v2]` reply into an object (a repeated field keeps its last value). */
-export function fieldsToObject(flat: readonly string[]): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (let i = 0; i + 1 < flat.length; i += 2) {
-    const k = flat[i]!;
-    if (k === "__proto__") setOwnField(out, k, flat[i + 1]!);
-    else out[k] = flat[i + 1]!;
-  }
-  return out;
-}
-
-/** Sets a field as an own property even when its name is `__proto__` (which plain assignment drops). */
-export function setOwnField(out: Record<string, string>, name: string, value: string): void {
-  Object.defineProperty(out, name, { value, enumerable: true, writable: true, configurable: true });
 }

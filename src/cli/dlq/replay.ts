@@ -1,120 +1,17 @@
 /**
- * `db-writer dlq list | replay | purge`: inspect dead letters, put them back
- * on their original streams, or delete them.
+ * `db-writer dlq replay`: each dead letter's original fields go back onto its
+ * original stream as a new entry; the dead letter is deleted only after that.
  */
-import type { Config } from "../config.ts";
-import { describe, UsageError } from "../errors.ts";
-import { printError, printLine } from "../log.ts";
-import { fieldsToObject, isCluster, type RedisClient } from "../source/redis.ts";
-import { originalFields } from "../source/dead_letter.ts";
-import { idFlags, intFlag, parseFlags } from "./args.ts";
-import { withRedis } from "./with_redis.ts";
-import { parsePurge } from "./dlq_purge.ts";
-
-/** Help text of `db-writer dlq`. */
-export const DLQ_USAGE = `Usage:
-  db-writer dlq list [--limit N] [--json]
-      Show the oldest N dead letters (default 100), one per line: id, when it
-      failed, original stream and id, the error, the original fields.
-      --json prints one JSON object per line instead:
-      {"id", "original_stream", "original_id", "error", "failed_at", "fields"}.
-      (--count N is an alias of --limit N.)
-  db-writer dlq replay [--id ID... | --all | --limit N] [--dry-run]
-      Add each dead letter's original fields as a new entry on its original
-      stream; the dead letter is deleted only once that succeeded (one atomic
-      step per entry; in a Redis Cluster two steps, see the README). --all
-      (the default) takes every dead letter present when the command starts;
-      --id (repeatable) picks entries; --limit N the oldest N.
-      --dry-run only prints what would be replayed. Ends with a summary line
-      "replayed N, skipped M"; exit 1 if any is skipped.
-  db-writer dlq purge (--all | --before TIME | --id ID...) [--yes]
-      Delete every dead letter, those dead-lettered before TIME (a date-time
-      like 2026-11-28T10:00:00Z, a date, or an age like 7d, 12h, 30m), or the
-      given ones. Asks for confirmation on a terminal; --yes (-y) skips the
-      question, and is required when not on a terminal.
-
-The dead-letter stream is DEAD_LETTER_STREAM (default mqtt_stream:failed).
-
-Examples:
-  db-writer dlq list --limit 10
-  db-writer dlq replay --dry-run             # what would go back, changes nothing
-  db-writer dlq replay --id 1764324000000-0 --id 1764324000000-1
-  db-writer dlq purge --all`;
+import { describe, UsageError } from "../../errors.ts";
+import { printError, printLine } from "../../log.ts";
+import { isCluster, type RedisClient } from "../../source/redis.ts";
+import { fieldsToObject } from "../../source/fields.ts";
+import { originalFields } from "../../dead_letters/format.ts";
+import { idFlags, parseFlags } from "../args.ts";
+import { type Action, type Entry, limitFlag } from "./flags.ts";
 
 /** Dead letters read per XRANGE while replaying. */
 const PAGE = 1000;
-
-type Entry = [id: string, fields: string[]];
-
-/** Runs a dlq subcommand; resolves with the exit code. */
-export async function runDlq(config: Config, args: readonly string[]): Promise<number> {
-  const [action, ...rest] = args;
-  if (action === "-h" || action === "help" || rest.includes("-h")) {
-    printLine(DLQ_USAGE);
-    return 0;
-  }
-  if (action !== "list" && action !== "replay" && action !== "purge") {
-    throw new UsageError(
-      `dlq: ${
-        action === undefined ? "missing subcommand" : `unknown subcommand ${JSON.stringify(action)}`
-      }; expected list, replay or purge (db-writer dlq -h for details)`,
-    );
-  }
-  const run = action === "list" ? parseList(rest) : action === "replay" ? parseReplay(rest) : parsePurge(rest);
-  return await withRedis(config.redis, `db-writer:dlq-${action}`, (redis) => run(redis, config.deadLetterStream));
-}
-
-type Action = (redis: RedisClient, stream: string) => Promise<number>;
-
-/** `--limit N`, or its older spelling `--count N` (not both). */
-function limitFlag(command: string, v: { limit?: string; count?: string }, fallback: number): number {
-  if (v.limit !== undefined && v.count !== undefined) {
-    throw new UsageError(`${command}: --count is an alias of --limit; give one of them`);
-  }
-  return v.limit !== undefined
-    ? intFlag(command, "limit", v.limit, fallback, 1)
-    : intFlag(command, "count", v.count, fallback, 1);
-}
-
-function parseList(args: readonly string[]): Action {
-  const v = parseFlags("dlq list", args, {
-    limit: { type: "string" },
-    count: { type: "string" },
-    json: { type: "boolean" },
-  });
-  const count = limitFlag("dlq list", v, 100);
-  return async (redis, stream) => {
-    const entries = await redis.xrange(stream, "-", "+", "COUNT", count) as Entry[];
-    for (const [id, flat] of entries) {
-      const letter = describeLetter(id, fieldsToObject(flat));
-      printLine(v.json === true ? JSON.stringify(letter) : readable(letter));
-    }
-    const total = await redis.xlen(stream);
-    printError(`${entries.length} of ${total} dead letter(s) in ${stream} shown`);
-    return 0;
-  };
-}
-
-/** The JSON view of one dead letter (what `dlq list` prints). */
-function describeLetter(id: string, dead: Record<string, string>): Record<string, unknown> {
-  const failedAt = dead.failed_at === undefined ? null : Number(dead.failed_at);
-  return {
-    id,
-    original_stream: dead.original_stream ?? null,
-    original_id: dead.original_id ?? null,
-    error: dead.error ?? null,
-    failed_at: failedAt === null || Number.isFinite(failedAt) ? failedAt : dead.failed_at,
-    fields: originalFields(dead),
-  };
-}
-
-/** One line of `dlq list` for a person: id, time, where from, why, what. */
-function readable(l: ReturnType<typeof describeLetter>): string {
-  const at = typeof l.failed_at === "number" ? new Date(l.failed_at * 1000).toISOString() : String(l.failed_at);
-  return `${l.id}  ${at}  ${l.original_stream ?? "?"} ${l.original_id ?? "?"}  error: ${l.error ?? "?"}  fields: ${
-    JSON.stringify(l.fields)
-  }`;
-}
 
 // One atomic script per entry: re-add first, delete only after that
 // succeeded (an XADD error aborts the script before the XDEL). Checking that
@@ -152,7 +49,8 @@ function replayAcrossSlots(redis: RedisClient, stream: string, plan: readonly Re
   }));
 }
 
-function parseReplay(args: readonly string[]): Action {
+/** Parses `dlq replay` flags into its action. */
+export function parseReplay(args: readonly string[]): Action {
   const v = parseFlags("dlq replay", args, {
     all: { type: "boolean" },
     limit: { type: "string" },

@@ -3,16 +3,16 @@
  * messages (and, on request, malformed ones) into Redis, pipelined in chunks,
  * optionally paced, until the count is reached or SIGINT/SIGTERM.
  */
-import type { Config } from "../config.ts";
-import { UsageError } from "../errors.ts";
-import { printError, printLine, writeStderr } from "../log.ts";
-import { sleep } from "../retry.ts";
-import { onShutdownSignals } from "../shutdown.ts";
-import { intFlag, numberFlag, parseFlags } from "./args.ts";
+import type { Config } from "../../config/load.ts";
+import { UsageError } from "../../errors.ts";
+import { printError, printLine, writeStderr } from "../../log.ts";
+import { sleep } from "../../async/delay.ts";
+import { onShutdownSignals } from "../../shutdown.ts";
+import { intFlag, numberFlag, parseFlags } from "../args.ts";
 import { globMatches } from "./glob.ts";
-import { withRedis } from "./with_redis.ts";
+import { withRedis } from "../with_redis.ts";
 import { ProgressLine } from "./progress.ts";
-import { isCluster, type RedisClient } from "../source/redis.ts";
+import { isCluster, type RedisClient } from "../../source/redis.ts";
 import {
   generateMessages,
   type GeneratorOptions,
@@ -20,7 +20,7 @@ import {
   type Shape,
   type SimMessage,
   streamKeys,
-} from "./simulate_messages.ts";
+} from "./messages.ts";
 
 /** Help text of `db-writer simulate`. */
 export const SIMULATE_USAGE = `Usage: db-writer simulate --devices N --rate R [--duration S | --count C]

@@ -4,8 +4,17 @@
  * and run by the migration runner after the migrations whenever
  * ENABLE_TIMESCALE is on, so a changed setting takes effect at the next start.
  */
-import type { TableName, TimescaleSettings } from "../config.ts";
-import { quoteTable } from "./client.ts";
+import { MigrationError } from "../../errors.ts";
+import type { Logger } from "../../log.ts";
+import type { Sql } from "../client.ts";
+import { quoteTable, tableLabel, type TableName } from "../table.ts";
+
+/** Optional TimescaleDB policies, each a PostgreSQL interval like `7 days`, or undefined for none. */
+export interface TimescaleSettings {
+  readonly chunkInterval?: string;
+  readonly compressAfter?: string;
+  readonly retainFor?: string;
+}
 
 /** What the runner found on the server before building the statements. */
 export interface HypertableState {
@@ -76,4 +85,53 @@ export function timescaleHint(err: { code?: string; message?: string }): string 
       "upgrade it (ALTER EXTENSION timescaledb UPDATE) or create it";
   }
   return undefined;
+}
+
+/** True when `table` is a TimescaleDB hypertable (false where TimescaleDB is not installed). */
+export async function isHypertable(conn: Sql, table: TableName): Promise<boolean> {
+  const [row] = await conn.unsafe(`SELECT to_regclass('timescaledb_information.hypertables') IS NOT NULL AS ok`);
+  if (!row?.ok) return false;
+  const found = await conn.unsafe(
+    `SELECT 1 FROM timescaledb_information.hypertables
+      WHERE hypertable_schema = coalesce($1, current_schema()) AND hypertable_name = $2`,
+    [table.schema ?? null, table.name],
+  );
+  return found.length > 0;
+}
+
+/**
+ * Brings chunk interval, compression and retention of `table` in line with
+ * `settings`, in one transaction.
+ * @throws {MigrationError} with advice when a step fails.
+ */
+export async function applyTimescalePolicies(
+  conn: Sql,
+  table: TableName,
+  settings: TimescaleSettings,
+  log: Logger,
+): Promise<void> {
+  const [row] = await conn.unsafe(
+    `SELECT compression_enabled FROM timescaledb_information.hypertables
+      WHERE hypertable_schema = coalesce($1, current_schema()) AND hypertable_name = $2`,
+    [table.schema ?? null, table.name],
+  );
+  const statements = timescalePolicyStatements(table, settings, {
+    compressionEnabled: row?.compression_enabled === true,
+  });
+  if (statements.length === 0) return;
+  await conn.unsafe("BEGIN");
+  try {
+    for (const st of statements) await conn.unsafe(st);
+    await conn.unsafe("COMMIT");
+  } catch (err) {
+    await conn.unsafe("ROLLBACK").catch(() => {});
+    const e = err as { message?: string; code?: string };
+    const hint = timescaleHint(e);
+    throw new MigrationError(
+      `applying the TimescaleDB settings to ${tableLabel(table)} failed: ${e.code ? `${e.code}: ` : ""}` +
+        `${e.message ?? String(err)}${hint ? `; to fix: ${hint}` : ""}`,
+      { cause: err },
+    );
+  }
+  log.info("timescaledb settings applied", { table: tableLabel(table), ...settings });
 }

@@ -2,8 +2,8 @@
  * Tracks whether a dependency (Redis, PostgreSQL) is reachable, and logs an
  * outage once when it starts and once when it ends, never once per retry.
  */
-import type { Logger } from "./log.ts";
-import { describe } from "./errors.ts";
+import type { Logger } from "../log.ts";
+import { describe } from "../errors.ts";
 
 /** Up/down state of one dependency, with outage logging. */
 export class Outage {

@@ -3,7 +3,7 @@
  * `/metrics` endpoint and the health report.
  */
 import { Histogram } from "./histogram.ts";
-import { type ReasonClass, reasonClass } from "./reason_class.ts";
+import type { ReasonClass } from "../ports.ts";
 
 /** Upper bounds of the batch-size histogram (entries). */
 export const BATCH_SIZE_BUCKETS = [1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000];
@@ -42,14 +42,13 @@ export class Stats {
   }
 
   /**
-   * Counts `added` new dead letters by the class of their reasons; when fewer
-   * than all were new (another consumer got there first), the first ones count.
+   * Counts the dead letters that were `added` (another consumer may have got
+   * to some first), by the class of their reasons.
    */
-  countDeadLetters(reasons: readonly string[], added: readonly boolean[]): void {
-    for (const [i, reason] of reasons.entries()) {
+  countDeadLetters(classes: readonly ReasonClass[], added: readonly boolean[]): void {
+    for (const [i, cls] of classes.entries()) {
       if (!added[i]) continue;
       this.deadLettered++;
-      const cls = reasonClass(reason);
       this.deadLetteredByClass.set(cls, (this.deadLetteredByClass.get(cls) ?? 0) + 1);
     }
   }

@@ -3,7 +3,7 @@
  * answer), `/metrics` (Prometheus text).
  */
 import type { HealthReport } from "./health.ts";
-import type { Logger } from "./log.ts";
+import type { Logger } from "../log.ts";
 
 /** What the server asks of the running service. */
 export interface HttpHandlers {

@@ -5,8 +5,8 @@
  */
 import type { Stats } from "./stats.ts";
 import type { Histogram } from "./histogram.ts";
-import type { LagSnapshot } from "./source/lag.ts";
-import { REASON_CLASSES } from "./reason_class.ts";
+import type { LagSnapshot } from "./lag_reply.ts";
+import { REASON_CLASSES } from "../ports.ts";
 
 /** Most streams given their own lag/pending series; the totals always cover all. */
 export const MAX_LAG_SERIES = 500;

@@ -1,8 +1,8 @@
 /**
  * The health report shared by `db-writer health` and `GET /readyz`.
  */
-import { pingRedis, type RedisClient } from "./source/redis.ts";
-import { pingPostgres, type Sql } from "./sink/client.ts";
+import { pingRedis, type RedisClient } from "../source/redis.ts";
+import { pingPostgres, type Sql } from "../sink/client.ts";
 
 /** `{running, redis, database, stats}` as in the contract. */
 export interface HealthReport {

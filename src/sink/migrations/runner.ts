@@ -5,21 +5,12 @@
  * runs in its own transaction, under an advisory lock so that instances
  * starting together apply each migration exactly once.
  */
-import type { TableName, TimescaleSettings } from "../config.ts";
-import { tableLabel } from "../config.ts";
-import { MigrationError } from "../errors.ts";
-import type { Logger } from "../log.ts";
-import { quoteTable, type Sql } from "./client.ts";
-import { timescaleHint, timescalePolicyStatements } from "./timescale.ts";
-
-/** One migration as found on disk. */
-export interface Migration {
-  readonly version: number;
-  readonly name: string;
-  readonly up: string;
-  readonly down: string | undefined;
-  readonly checksum: string;
-}
+import { MigrationError } from "../../errors.ts";
+import type { Logger } from "../../log.ts";
+import type { Sql } from "../client.ts";
+import { quoteTable, tableLabel, type TableName } from "../table.ts";
+import type { Migration } from "./files.ts";
+import { applyTimescalePolicies, isHypertable, timescaleHint, type TimescaleSettings } from "./timescale.ts";
 
 /** One line of `migrate status`. */
 export interface MigrationStatus {
@@ -29,42 +20,6 @@ export interface MigrationStatus {
   readonly appliedAt?: Date;
   /** False when the file changed after it was applied. */
   readonly unchanged: boolean;
-}
-
-const FILE_RE = /^(\d{4})_([a-z0-9_]+)\.(up|down)\.sql$/;
-
-/** The migrations shipped with the service (also inside the compiled binary). */
-export const MIGRATIONS_DIR = new URL("../../db/migrations/", import.meta.url);
-
-async function sha256(text: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
-  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-/**
- * Reads and pairs the migration files in `dir`, in version order.
- * @throws {MigrationError} for a stray file name or an up file missing.
- */
-export async function loadMigrations(dir: URL = MIGRATIONS_DIR): Promise<Migration[]> {
-  const found = new Map<number, { name: string; up?: string; down?: string }>();
-  for await (const entry of Deno.readDir(dir)) {
-    if (!entry.isFile || !entry.name.endsWith(".sql")) continue;
-    const m = FILE_RE.exec(entry.name);
-    if (!m) throw new MigrationError(`cannot use migration file ${entry.name}: expected NNNN_name.up.sql or .down.sql`);
-    const version = Number(m[1]);
-    const slot = found.get(version) ?? { name: m[2]! };
-    if (slot.name !== m[2]) throw new MigrationError(`migration ${m[1]} has two names: ${slot.name} and ${m[2]}`);
-    const text = await Deno.readTextFile(new URL(entry.name, dir));
-    if (m[3] === "up") slot.up = text;
-    else slot.down = text;
-    found.set(version, slot);
-  }
-  const list: Migration[] = [];
-  for (const [version, slot] of [...found].sort((a, b) => a[0] - b[0])) {
-    if (slot.up === undefined) throw new MigrationError(`migration ${version} (${slot.name}) has no .up.sql file`);
-    list.push({ version, name: slot.name, up: slot.up, down: slot.down, checksum: await sha256(slot.up) });
-  }
-  return list;
 }
 
 /** Applies, reverts and reports migrations for one target table. */
@@ -132,11 +87,10 @@ export class Migrator {
         await this.#run(conn, m, "up");
         done.push(`${String(m.version).padStart(4, "0")}_${m.name}`);
       }
-      if (this.opts.enableTimescale && applied.has(2) && !(await this.#isHypertable(conn))) {
-        const m = this.opts.migrations.find((x) => x.version === 2);
-        if (m) await this.#exec(conn, m, this.render(m.up));
+      if (this.opts.enableTimescale) await this.#timescaleCatchUp(conn, applied);
+      if (this.opts.enableTimescale && this.opts.timescale) {
+        await applyTimescalePolicies(conn, this.opts.table, this.opts.timescale, this.opts.log);
       }
-      if (this.opts.enableTimescale && this.opts.timescale) await this.#applyPolicies(conn, this.opts.timescale);
       return done;
     });
   }
@@ -157,6 +111,18 @@ export class Migrator {
       }
       return done;
     });
+  }
+
+  /**
+   * A database migrated while TimescaleDB was off recorded the TimescaleDB
+   * migrations as applied (they are no-ops then). Once it is on, those are
+   * run again until the table is a hypertable.
+   */
+  async #timescaleCatchUp(conn: Sql, applied: Map<number, unknown>): Promise<void> {
+    if (await isHypertable(conn, this.opts.table)) return;
+    for (const m of this.opts.migrations) {
+      if (applied.has(m.version) && m.name.includes("timescale")) await this.#exec(conn, m, this.render(m.up));
+    }
   }
 
   #verify(applied: Map<number, { checksum: string }>): void {
@@ -215,44 +181,6 @@ export class Migrator {
         { cause: err },
       );
     }
-  }
-
-  /** Brings chunk interval, compression and retention in line with the settings, in one transaction. */
-  async #applyPolicies(conn: Sql, settings: TimescaleSettings): Promise<void> {
-    const [row] = await conn.unsafe(
-      `SELECT compression_enabled FROM timescaledb_information.hypertables
-        WHERE hypertable_schema = coalesce($1, current_schema()) AND hypertable_name = $2`,
-      [this.opts.table.schema ?? null, this.opts.table.name],
-    );
-    const statements = timescalePolicyStatements(this.opts.table, settings, {
-      compressionEnabled: row?.compression_enabled === true,
-    });
-    if (statements.length === 0) return;
-    await conn.unsafe("BEGIN");
-    try {
-      for (const st of statements) await conn.unsafe(st);
-      await conn.unsafe("COMMIT");
-    } catch (err) {
-      await conn.unsafe("ROLLBACK").catch(() => {});
-      const e = err as { message?: string; code?: string };
-      const hint = timescaleHint(e);
-      throw new MigrationError(
-        `applying the TimescaleDB settings to ${this.#target} failed: ${e.code ? `${e.code}: ` : ""}` +
-          `${e.message ?? String(err)}${hint ? `; to fix: ${hint}` : ""}`,
-        { cause: err },
-      );
-    }
-    this.opts.log.info("timescaledb settings applied", { table: this.#target, ...settings });
-  }
-
-  async #isHypertable(conn: Sql): Promise<boolean> {
-    const [row] = await conn.unsafe(`SELECT to_regclass('timescaledb_information.hypertables') IS NOT NULL AS ok`);
-    if (!row?.ok) return false;
-    const found = await conn.unsafe(
-      `SELECT 1 FROM timescaledb_information.hypertables WHERE hypertable_schema = coalesce($1, current_schema()) AND hypertable_name = $2`,
-      [this.opts.table.schema ?? null, this.opts.table.name],
-    );
-    return found.length > 0;
   }
 
   async #applied(conn: Sql): Promise<Map<number, { checksum: string; applied_at: Date }>> {

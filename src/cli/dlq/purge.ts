@@ -2,10 +2,10 @@
  * `db-writer dlq purge`: delete every dead letter, those older than a time,
  * or given ones; asks for confirmation unless `--yes`.
  */
-import { UsageError } from "../errors.ts";
-import { printError, printLine } from "../log.ts";
-import type { RedisClient } from "../source/redis.ts";
-import { idFlags, parseFlags } from "./args.ts";
+import { UsageError } from "../../errors.ts";
+import { printError, printLine } from "../../log.ts";
+import type { RedisClient } from "../../source/redis.ts";
+import { idFlags, parseFlags } from "../args.ts";
 
 /** Asks a yes/no question; undefined when nobody can answer (stdin is not a terminal). */
 export type Confirm = (question: string) => boolean | undefined;

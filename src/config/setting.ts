@@ -1,0 +1,56 @@
+/**
+ * The shape of one row of the settings table (see settings.ts): a field
+ * validator plus the variable's name, group, description and secrecy.
+ */
+import type { Field } from "./fields.ts";
+
+/** Sections of the docs and `.env.example`, in order. */
+export const GROUPS = {
+  redis: "Redis",
+  database: "PostgreSQL",
+  consuming: "Consuming",
+  reliability: "Reliability",
+  logging: "Logging",
+  http: "HTTP (health and metrics)",
+  migrations: "Migrations",
+  timescale: "TimescaleDB (only with ENABLE_TIMESCALE=true)",
+  limits: "Input limits",
+} as const;
+
+/** One of {@link GROUPS}. */
+export type Group = keyof typeof GROUPS;
+
+/** How a value may be shown: as is, as a URL with its password masked, or never. */
+export type Visibility = "plain" | "url" | "secret";
+
+/** Another environment name accepted for a setting (the canonical name wins when both are set). */
+export interface Alias {
+  readonly env: string;
+  /** Turns the alias's value into the canonical setting's form (e.g. milliseconds into seconds). */
+  readonly convert?: (raw: string) => string;
+  /** Where the name comes from, for the docs (e.g. "the iotDashboard writer"). */
+  readonly note?: string;
+}
+
+/** One row of the table. */
+export interface Setting<T> extends Field<T> {
+  readonly env: string;
+  readonly group: Group;
+  /** What it does, for people: one or two sentences, no default or range (those are generated). */
+  readonly doc: string;
+  readonly visibility?: Visibility;
+  readonly aliases?: readonly Alias[];
+  /** An example value for `.env.example` when the default says little (e.g. a URL with TLS). */
+  readonly example?: string;
+}
+
+/** One row of the table: `setting("BATCH_SIZE", "consuming", int(500, 1, 100_000), "Most entries …")`. */
+export function setting<T>(
+  env: string,
+  group: Group,
+  field: Field<T>,
+  doc: string,
+  more: Partial<Setting<T>> = {},
+): Setting<T> {
+  return { env, group, doc, ...field, ...more };
+}
