@@ -8,10 +8,12 @@ WORKDIR /app
 # Dependencies first, so that a source change does not download them again.
 COPY deno.json deno.lock ./
 RUN deno install --frozen
-COPY main.ts ./
+COPY service.flags main.ts ./
 COPY src ./src
 COPY db ./db
-# The compile task of deno.json: the same permissions as `deno task start`, db/migrations embedded.
+COPY tools ./tools
+# The compile task of deno.json (tools/compile.ts): the flags of service.flags, as for `deno task start`,
+# db/migrations embedded; it fails unless the binary answers --version as db-writer.
 RUN deno task compile && ./dist/db-writer --version
 
 # glibc and libgcc, nothing else: no shell, no package manager; runs as uid 65532.

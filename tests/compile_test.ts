@@ -1,34 +1,72 @@
 /**
- * The single binary. `deno compile` needs the Deno runtime ("denort"), which it
- * downloads; where that is impossible, DENORT_BIN can point at one. Pointing
- * it at `deno` itself still walks the whole module graph and lists the
- * embedded files, which proves everything but the runtime; running the real
- * binary needs a real denort.
+ * The single binary, built by tools/compile.ts (the compile tasks of deno.json).
+ * `deno compile` needs the Deno runtime ("denort"), which it downloads; where
+ * that is impossible, DENORT_BIN names one, and tools/compile.ts refuses a file
+ * that is not the denort of the target and of this Deno version. Its
+ * `--list-only` mode builds on deno itself, which walks the whole module graph
+ * and lists the embedded files (everything but the runtime), and throws the
+ * result away; running the real binary needs a real denort.
  */
 import assert from "node:assert/strict";
 import { addEntries, createWorld, pendingCount, waitFor } from "./helpers.ts";
 import { VERSION } from "../src/version.ts";
+import { runtimeFileProblem, targetMachine } from "../tools/denort.ts";
+import { binaryVersionProblem } from "../tools/version_check.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const DENO_VERSION = Deno.readTextFileSync(`${ROOT}.deno-version`).trim();
+const TASKS: Record<string, string> = JSON.parse(Deno.readTextFileSync(`${ROOT}deno.json`)).tasks;
 const denort = Deno.env.get("DENORT_BIN");
-const realDenort = denort !== undefined && denort !== "" && !/\/deno$/.test(denort);
+/** Why DENORT_BIN cannot build a binary for this machine, or undefined when it can. */
+const denortProblem = denort === undefined || denort === ""
+  ? "DENORT_BIN is not set"
+  : await runtimeFileProblem(denort, { target: Deno.build.target, denoVersion: Deno.version.deno });
 
-/** Runs the `compile` task of deno.json exactly, but writing to `output`. */
-async function compile(output: string, runtime: string): Promise<{ code: number; text: string }> {
-  const task: string = JSON.parse(Deno.readTextFileSync(`${ROOT}deno.json`)).tasks.compile;
-  const args = task.split(/\s+/);
-  assert.equal(args.shift(), "deno");
-  const at = args.indexOf("--output");
-  assert.ok(at >= 0, "the compile task names its --output");
-  args[at + 1] = output;
+/** The compile task for the other architecture than this machine's, and that architecture's name. */
+const OTHER = Deno.build.arch === "x86_64"
+  ? { task: "compile:aarch64", program: "x86-64", target: "aarch64" }
+  : { task: "compile:x86_64", program: "aarch64", target: "x86-64" };
+
+/**
+ * Runs `deno task <task> <args>` as a person would, with a clean environment
+ * and DENORT_BIN set only when `runtime` is given.
+ */
+async function task(
+  name: string,
+  args: readonly string[],
+  runtime?: string,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const env: Record<string, string> = { NO_COLOR: "1" };
+  for (const v of ["PATH", "HOME", "DENO_DIR", "XDG_CACHE_HOME"]) {
+    const value = Deno.env.get(v);
+    if (value !== undefined) env[v] = value;
+  }
+  if (runtime !== undefined) env.DENORT_BIN = runtime;
   const out = await new Deno.Command(Deno.execPath(), {
-    args,
+    args: ["task", name, ...args],
     cwd: ROOT,
-    env: { DENORT_BIN: runtime, NO_COLOR: "1" },
+    env,
+    clearEnv: true,
+    stdin: "null",
   }).output();
   const dec = new TextDecoder();
-  return { code: out.code, text: dec.decode(out.stdout) + dec.decode(out.stderr) };
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+/** A fresh directory under dist/ (the compile tasks may write only there); removed by the caller. */
+async function distDir(): Promise<string> {
+  await Deno.mkdir(`${ROOT}dist`, { recursive: true });
+  return await Deno.makeTempDir({ dir: `${ROOT}dist`, prefix: ".test-" });
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return false;
+    throw err;
+  }
 }
 
 /**
@@ -107,33 +145,173 @@ Deno.test("embeddedPaths reads deno compile's tree, collapsed directories includ
   assert.ok(!isEmbedded(paths, "deno.lock"));
 });
 
-Deno.test("deno compile embeds every module of src/, main.ts, every npm package and every migration", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "db-writer-compile-" });
-  try {
-    const { code, text } = await compile(`${dir}/db-writer`, realDenort ? denort! : Deno.execPath());
-    assert.equal(code, 0, text);
-    const paths = embeddedPaths(text);
-    const wanted = ["main.ts", ...filesUnder("src"), ...filesUnder("db/migrations")];
-    const missing = wanted.filter((f) => !isEmbedded(paths, f));
-    assert.deepEqual(missing, [], `not embedded in the binary:\n${text}`);
-    assert.ok(filesUnder("db/migrations").some((f) => f.endsWith(".up.sql")), "there are migrations to embed");
+Deno.test("compile --list-only embeds every module of src/, main.ts, every npm package and every migration, and writes no binary", async () => {
+  const before = await Array.fromAsync(Deno.readDir(`${ROOT}dist`)).catch(() => []);
+  const { code, stdout, stderr } = await task("compile", ["--list-only"]);
+  const text = stdout + stderr;
+  assert.equal(code, 0, text);
+  assert.match(text, /writes NO binary/, "the mode says it builds nothing");
+  const paths = embeddedPaths(text);
+  const wanted = ["main.ts", ...filesUnder("src"), ...filesUnder("db/migrations")];
+  const missing = wanted.filter((f) => !isEmbedded(paths, f));
+  assert.deepEqual(missing, [], `not embedded in the binary:\n${text}`);
+  assert.ok(filesUnder("db/migrations").some((f) => f.endsWith(".up.sql")), "there are migrations to embed");
+  assert.ok(!paths.some((p) => p.startsWith("tools") || p.startsWith("tests")), "no build or test code inside");
 
-    const imports: Record<string, string> = JSON.parse(Deno.readTextFileSync(`${ROOT}deno.json`)).imports;
-    const npm = Object.values(imports).filter((s) => s.startsWith("npm:")).map((s) => {
-      const m = /^npm:(@?[^@]+)@(.+)$/.exec(s);
-      assert.ok(m, `pinned npm import ${s}`);
-      return { name: m[1]!, version: m[2]! };
-    });
-    assert.ok(npm.length > 0);
-    const modules = paths.filter((p) => p.startsWith(".deno_compile_node_modules/"))
-      .map((p) => p.split("/").slice(2).join("/"));
-    for (const { name, version } of npm) {
-      assert.ok(
-        modules.some((p) => p === `${name}/*` || p.startsWith(`${name}/${version}`)),
-        `npm:${name}@${version} is not embedded:\n${text}`,
+  const imports: Record<string, string> = JSON.parse(Deno.readTextFileSync(`${ROOT}deno.json`)).imports;
+  const npm = Object.values(imports).filter((s) => s.startsWith("npm:")).map((s) => {
+    const m = /^npm:(@?[^@]+)@(.+)$/.exec(s);
+    assert.ok(m, `pinned npm import ${s}`);
+    return { name: m[1]!, version: m[2]! };
+  });
+  assert.ok(npm.length > 0);
+  const modules = paths.filter((p) => p.startsWith(".deno_compile_node_modules/"))
+    .map((p) => p.split("/").slice(2).join("/"));
+  for (const { name, version } of npm) {
+    assert.ok(
+      modules.some((p) => p === `${name}/*` || p.startsWith(`${name}/${version}`)),
+      `npm:${name}@${version} is not embedded:\n${text}`,
+    );
+  }
+  const after = await Array.fromAsync(Deno.readDir(`${ROOT}dist`));
+  assert.deepEqual(
+    after.map((e) => e.name).filter((n) => !n.startsWith(".test-")).sort(),
+    before.map((e) => e.name).filter((n) => !n.startsWith(".test-")).sort(),
+    "--list-only leaves dist/ as it was",
+  );
+});
+
+Deno.test("the compile tasks refuse a runtime that is not the target's denort, and build nothing", async (t) => {
+  const dir = await distDir();
+  const scratch = await Deno.makeTempDir({ prefix: "db-writer-runtime-" });
+  try {
+    const output = `${dir.slice(ROOT.length)}/db-writer`;
+    const refused = async (name: string, runtime: string, problem: RegExp, target: string) => {
+      const { code, stdout, stderr } = await task(name, ["--output", output], runtime);
+      assert.equal(code, 1, stdout + stderr);
+      const message = new RegExp(
+        `^error: DENORT_BIN=${
+          runtime.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")
+        } cannot be the runtime for target ${target}: `,
+        "m",
       );
+      assert.match(stderr, message);
+      assert.match(stderr, problem);
+      const v = Deno.version.deno;
+      assert.ok(
+        stderr.includes(`https://github.com/denoland/deno/releases/download/v${v}/denort-${target}.zip`),
+        `names the release asset:\n${stderr}`,
+      );
+      assert.match(stderr, new RegExp(`DENORT_BIN=\\S+/denort deno task ${name}\\n`), "says how to point at it");
+      assert.ok(!(await exists(`${ROOT}${output}`)), "nothing was built");
+    };
+    await t.step("deno itself (DENORT_BIN=$(which deno) deno task compile)", async () => {
+      await refused(
+        "compile",
+        Deno.execPath(),
+        /: it is the full deno command line \(deno [\d.]+\), not denort/,
+        Deno.build.target,
+      );
+    });
+    await t.step(`this machine's deno for the other architecture (deno task ${OTHER.task})`, async () => {
+      const target = OTHER.target === "aarch64" ? "aarch64-unknown-linux-gnu" : "x86_64-unknown-linux-gnu";
+      await refused(
+        OTHER.task,
+        Deno.execPath(),
+        new RegExp(`: it is an? ${OTHER.program} program, the target is ${OTHER.target}\\.$`, "m"),
+        target,
+      );
+    });
+    await t.step("a file that is not a program", async () => {
+      await Deno.writeTextFile(`${scratch}/denort`, "not a program\n");
+      await refused(
+        "compile",
+        `${scratch}/denort`,
+        /: it is not an ELF executable \(it starts with 6e 6f 74 20/,
+        Deno.build.target,
+      );
+    });
+    await t.step("the zip, not unpacked", async () => {
+      await Deno.writeFile(`${scratch}/denort.zip`, new TextEncoder().encode("PK\x03\x04denort"));
+      await refused("compile", `${scratch}/denort.zip`, /: it is a zip archive; unzip it/, Deno.build.target);
+    });
+    await t.step("a 32-bit program", async () => {
+      const elf = new Uint8Array(64);
+      elf.set([0x7f, 0x45, 0x4c, 0x46, 1, 1, 1]);
+      await Deno.writeFile(`${scratch}/denort32`, elf);
+      await refused("compile", `${scratch}/denort32`, /: it is a 32-bit ELF program/, Deno.build.target);
+    });
+    await t.step("a path with nothing there", async () => {
+      await refused("compile", `${scratch}/missing`, /: there is no such file\.$/m, Deno.build.target);
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+    await Deno.remove(scratch, { recursive: true });
+  }
+});
+
+Deno.test("a build for this machine that does not answer --version as db-writer is refused and deleted", async () => {
+  // deno with the two strings that tell the full command line apart blanked out: it passes the
+  // runtime checks, deno compile builds on it, and the result is deno again (`deno 2.9.6`).
+  const scratch = await Deno.makeTempDir({ prefix: "db-writer-runtime-" });
+  const dir = await distDir();
+  try {
+    const bytes = await Deno.readFile(Deno.execPath());
+    for (const marker of ["Could not find denort at", "DENORT_BIN"]) {
+      const want = new TextEncoder().encode(marker);
+      for (let i = bytes.indexOf(want[0]!); i >= 0; i = bytes.indexOf(want[0]!, i + 1)) {
+        if (want.every((b, j) => bytes[i + j] === b)) bytes.fill(0x58, i, i + want.length);
+      }
     }
-    assert.ok((await Deno.stat(`${dir}/db-writer`)).size > 1_000_000, "the binary was written where asked");
+    await Deno.writeFile(`${scratch}/denort`, bytes, { mode: 0o755 });
+    const target = { target: Deno.build.target, denoVersion: Deno.version.deno };
+    assert.equal(
+      await runtimeFileProblem(`${scratch}/denort`, target),
+      undefined,
+      "the disguised deno passes the checks",
+    );
+
+    const output = `${dir.slice(ROOT.length)}/db-writer`;
+    const { code, stdout, stderr } = await task("compile", ["--output", output], `${scratch}/denort`);
+    assert.equal(code, 1, stdout + stderr);
+    assert.match(
+      stderr,
+      new RegExp(
+        `^error: ${output.replaceAll(".", "\\.")} is not db-writer: --version printed "deno ${
+          Deno.version.deno.replaceAll(".", "\\.")
+        } .*" and exited 0; expected "db-writer ${VERSION.replaceAll(".", "\\.")}" and exit 0; deleted it\\.$`,
+        "m",
+      ),
+    );
+    assert.match(stderr, /It was built on DENORT_BIN=.*\ndeno compile needs denort/);
+    assert.ok(!(await exists(`${ROOT}${output}`)), "the wrong binary is gone");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+    await Deno.remove(scratch, { recursive: true });
+  }
+});
+
+Deno.test("binaryVersionProblem runs the binary: db-writer passes; deno, a crash and a hang do not", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "db-writer-version-" });
+  try {
+    const script = async (name: string, body: string) => {
+      await Deno.writeTextFile(`${dir}/${name}`, `#!/bin/sh\n${body}\n`, { mode: 0o755 });
+      return `${dir}/${name}`;
+    };
+    assert.equal(await binaryVersionProblem(await script("ok", `echo "db-writer ${VERSION}"`), VERSION), undefined);
+    assert.match(
+      (await binaryVersionProblem(await script("deno", `echo "deno 2.9.6 (stable)"`), VERSION)) ?? "",
+      /^--version printed "deno 2\.9\.6 \(stable\)" and exited 0; expected "db-writer /,
+    );
+    assert.match(
+      (await binaryVersionProblem(await script("crash", `echo 'Module not found' >&2; exit 1`), VERSION)) ?? "",
+      /printed nothing on stdout and "Module not found" on stderr and exited 1/,
+    );
+    assert.match(
+      (await binaryVersionProblem(await script("hang", "exec sleep 30"), VERSION, 300)) ?? "",
+      /did not finish within 0\.3 s/,
+    );
+    assert.match((await binaryVersionProblem(`${dir}/missing`, VERSION)) ?? "", /^it could not be run: /);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -145,25 +323,27 @@ Deno.test("the Deno version is pinned once: Dockerfile and CI follow .deno-versi
   assert.match(Deno.readTextFileSync(`${ROOT}.ci/run`), /\.deno-version/);
 });
 
-Deno.test("compile:x86_64 and compile:aarch64 are the compile task with a --target and an output of their own", () => {
-  const tasks: Record<string, string> = JSON.parse(Deno.readTextFileSync(`${ROOT}deno.json`)).tasks;
+Deno.test("the compile tasks run tools/compile.ts with its few permissions, each with its --target and its own output", () => {
   const outputs = new Set<string>();
+  const prefix = "deno run --allow-read --allow-write=dist --allow-run --allow-env=DENORT_BIN tools/compile.ts";
   for (
-    const [task, target] of [["compile", undefined], ["compile:x86_64", "x86_64-unknown-linux-gnu"], [
-      "compile:aarch64",
-      "aarch64-unknown-linux-gnu",
-    ]] as const
+    const [name, target] of [
+      ["compile", undefined],
+      ["compile:x86_64", "x86_64-unknown-linux-gnu"],
+      ["compile:aarch64", "aarch64-unknown-linux-gnu"],
+    ] as const
   ) {
-    const words = tasks[task]?.split(/\s+/) ?? [];
-    assert.ok(words.length > 0, `deno.json has a ${task} task`);
-    const output = words[words.indexOf("--output") + 1] ?? "";
-    assert.ok(output.startsWith("dist/"), `${task} writes into dist/`);
-    outputs.add(output);
+    const command = TASKS[name];
+    assert.ok(command, `deno.json has a ${name} task`);
+    assert.ok(command.startsWith(`${prefix} `), `${name}: ${command}`);
+    const words = command.slice(prefix.length).trim().split(/\s+/);
     const at = words.indexOf("--target");
-    assert.equal(at >= 0 ? words[at + 1] : undefined, target, `${task} --target`);
-    const rest = words.filter((w, i) => !(at >= 0 && (i === at || i === at + 1)) && w !== output);
-    const base = tasks.compile!.split(/\s+/).filter((w) => !w.startsWith("dist/"));
-    assert.deepEqual(rest, base, `${task} is the compile task apart from --target and --output`);
+    assert.equal(at >= 0 ? words[at + 1] : undefined, target, `${name} --target`);
+    if (target !== undefined) assert.ok(targetMachine(target) !== undefined, `${target} is a checked Linux target`);
+    const output = words[words.indexOf("--output") + 1] ?? "";
+    assert.ok(output.startsWith("dist/"), `${name} writes into dist/ (the only place it may write)`);
+    outputs.add(output);
+    assert.equal(words.length, target === undefined ? 2 : 4, `${name}: nothing but --target and --output`);
   }
   assert.equal(outputs.size, 3, "each variant writes its own file");
 });
@@ -176,7 +356,17 @@ Deno.test("Dockerfile: compiles with the compile task in the pinned Deno image, 
   assert.match(froms[0]!, new RegExp(`^FROM denoland/deno:[a-z]+-${DENO_VERSION.replaceAll(".", "\\.")} AS build$`));
   assert.match(froms[1]!, /^FROM gcr\.io\/distroless\/cc-debian\d+:nonroot$/);
   assert.ok(lines.includes("RUN deno install --frozen"), "dependencies from deno.lock, nothing else");
-  assert.ok(lines.some((l) => /^RUN deno task compile\b/.test(l)), "built by the compile task, with its permissions");
+  const build = lines.slice(0, lines.indexOf(froms[1]!));
+  assert.ok(
+    build.includes("RUN deno task compile && ./dist/db-writer --version"),
+    "built by the compile task (its flags, its checks), then run once",
+  );
+  for (const copied of ["service.flags", "tools", "main.ts", "src", "db"]) {
+    assert.ok(
+      build.some((l) => new RegExp(`^COPY (\\S+ )*${copied.replace(".", "\\.")}\\b`).test(l)),
+      `the build stage copies ${copied}`,
+    );
+  }
   assert.doesNotMatch(dockerfile, /--allow-all|\s-A\s/);
   const run = lines.slice(lines.indexOf(froms[1]!));
   assert.ok(run.includes("USER nonroot"), "runs as non-root");
@@ -188,19 +378,27 @@ Deno.test("Dockerfile: compiles with the compile task in the pinned Deno image, 
   for (const path of [".env", "dist", ".git", "node_modules"]) {
     assert.ok(ignored.includes(path), `.dockerignore: ${path}`);
   }
+  for (const path of ["service.flags", "tools", "tools/", "*.flags"]) {
+    assert.ok(!ignored.includes(path), `.dockerignore must not leave out ${path}: the build needs it`);
+  }
 });
 
 Deno.test({
-  name: realDenort
+  name: denortProblem === undefined
     ? "the compiled binary runs on its own: --version, --help, migrate up/status, health, a short run"
-    : `the compiled binary runs on its own (skipped: set DENORT_BIN to a denort ${DENO_VERSION} binary to run it; this machine cannot download one, and deno itself cannot stand in for it)`,
-  ignore: !realDenort,
+    : `the compiled binary runs on its own (skipped: ${
+      denort === undefined || denort === ""
+        ? `set DENORT_BIN to the denort of Deno ${Deno.version.deno} for ${Deno.build.target} to run it`
+        : `DENORT_BIN=${denort} cannot build it: ${denortProblem}`
+    }; this machine cannot download denort, and deno itself cannot stand in for it)`,
+  ignore: denortProblem !== undefined,
   async fn() {
-    const dir = await Deno.makeTempDir({ prefix: "db-writer-bin-" });
+    const dir = await distDir();
     await using world = await createWorld();
     try {
-      const { code, text } = await compile(`${dir}/db-writer`, denort!);
-      assert.equal(code, 0, text);
+      const built = await task("compile", ["--output", `${dir.slice(ROOT.length)}/db-writer`], denort!);
+      assert.equal(built.code, 0, built.stdout + built.stderr);
+      assert.match(built.stderr, new RegExp(`checked: .*db-writer --version says db-writer ${VERSION}`));
       // Nothing beside the binary: the working directory holds only the binary itself.
       const env = { PATH: "/usr/bin:/bin", NO_COLOR: "1", ...world.env() };
       const run = async (...args: string[]) => {

@@ -4,6 +4,7 @@
  */
 import postgres from "postgres";
 import { Redis } from "ioredis";
+import { readServiceFlags } from "../tools/service_flags.ts";
 
 /** Where the test services are (override with TEST_REDIS_URL / TEST_DATABASE_URL). */
 export const REDIS_URL = Deno.env.get("TEST_REDIS_URL") ?? "redis://127.0.0.1:6379/0";
@@ -116,26 +117,28 @@ const ROOT = new URL("../", import.meta.url).pathname;
 const CWD_RELATIVE = new Set([".env", "certs"]);
 
 /**
- * The arguments of deno.json's `start` task, so that every test that runs the
- * service runs it with exactly the permissions `deno task start` grants.
- * `deno task` runs from the project directory; tests run from a temporary one,
- * so project paths in `--allow-read` are made absolute (`.env` stays relative:
- * the service reads it from its working directory). The trailing `run` is dropped:
- * each test passes its own command.
+ * The arguments of deno.json's `start` task (`deno run $(cat service.flags)
+ * main.ts run`), so that every test that runs the service runs it with exactly
+ * the permissions `deno task start` grants. `deno task` runs from the project
+ * directory; tests run from a temporary one, so project paths in `--allow-read`
+ * are made absolute (`.env` and `certs` stay relative: the service reads them
+ * from its working directory). The trailing `run` is dropped: each test passes
+ * its own command.
  */
 export function startTaskArgs(): string[] {
   const task: string = JSON.parse(Deno.readTextFileSync(`${ROOT}deno.json`)).tasks.start;
-  const words = task.trim().split(/\s+/);
-  if (words[0] !== "deno" || words[1] !== "run" || words.at(-2) !== "main.ts" || words.at(-1) !== "run") {
-    throw new Error(`deno.json's start task must read "deno run <flags> main.ts run", got ${JSON.stringify(task)}`);
+  if (task.trim() !== "deno run $(cat service.flags) main.ts run") {
+    throw new Error(
+      `deno.json's start task must read "deno run $(cat service.flags) main.ts run", got ${JSON.stringify(task)}`,
+    );
   }
-  return words.slice(1, -1).map((word) => {
-    if (word === "main.ts") return `${ROOT}main.ts`;
-    const m = /^--allow-read=(.*)$/.exec(word);
-    if (!m) return word;
+  const flags = readServiceFlags(ROOT).map((flag) => {
+    const m = /^--allow-read=(.*)$/.exec(flag);
+    if (!m) return flag;
     const paths = m[1]!.split(",").map((p) => (p.startsWith("/") || CWD_RELATIVE.has(p) ? p : `${ROOT}${p}`));
     return `--allow-read=${paths.join(",")}`;
   });
+  return ["run", ...flags, `${ROOT}main.ts`];
 }
 
 const DENO_ARGS = startTaskArgs();

@@ -1,26 +1,34 @@
 /**
- * Least privilege: deno.json's start, dev, migrate and compile tasks grant one
- * and the same narrow permission set, its env allow-list is exactly what the
- * configuration and the libraries read, and the service does its whole job
- * with exactly those flags (the end-to-end tests all run with them too, see
- * helpers.ts startTaskArgs).
+ * Least privilege: the service's flags live in one file, service.flags; the
+ * start, dev, migrate and cli tasks pass it whole (`$(cat service.flags)`) and
+ * the compile tasks build with it (tools/compile.ts reads it), so all of them
+ * grant one and the same narrow permission set. Its env allow-list is exactly
+ * what the configuration and the libraries read, and the service does its
+ * whole job with exactly those flags (the end-to-end tests all run with them
+ * too, see helpers.ts startTaskArgs).
  */
 import assert from "node:assert/strict";
 import { CONFIG_VARIABLES, LIBRARY_VARIABLES } from "../src/config/settings.ts";
 import { addEntries, createWorld, pendingCount, runCli, spawnService, waitFor } from "./helpers.ts";
 import { message, rowCounts, stopService } from "./e2e_helpers.ts";
+import { readServiceFlags } from "../tools/service_flags.ts";
+import { compileArgs } from "../tools/compile.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const TASKS: Record<string, string> = JSON.parse(Deno.readTextFileSync(`${ROOT}deno.json`)).tasks;
-/** Tasks that run the service (or build it) and so must carry its permissions. */
-const SERVICE_TASKS = ["start", "dev", "migrate", "cli", "compile", "compile:x86_64", "compile:aarch64"];
+const FLAGS = readServiceFlags(ROOT);
+/** Tasks that run the service, and what each runs: `deno run [--watch] $(cat service.flags) main.ts <rest>`. */
+const RUN_TASKS: Record<string, string> = {
+  start: "deno run $(cat service.flags) main.ts run",
+  dev: "deno run --watch $(cat service.flags) main.ts run",
+  migrate: "deno run $(cat service.flags) main.ts migrate",
+  cli: "deno run $(cat service.flags) main.ts",
+};
+/** Tasks that build the service: tools/compile.ts puts service.flags into `deno compile`. */
+const COMPILE_TASKS = ["compile", "compile:x86_64", "compile:aarch64"];
 
-/** The permission flags of a task, in order (`--allow-*`, `--deny-*`, `--ignore-*`, `-A`, `--no-prompt`). */
-function permissionFlags(task: string): string[] {
-  const command = TASKS[task];
-  assert.ok(command, `deno.json has a ${task} task`);
-  return command.split(/\s+/).filter((w) => /^(--(allow|deny|ignore)-|-A$|--no-prompt$|--v8-flags=)/.test(w));
-}
+/** A permission-like flag (`--allow-*`, `--deny-*`, `--ignore-*`, `-A`, `--no-prompt`, `--v8-flags`). */
+const PERMISSION = /^(--(allow|deny|ignore)-|-A$|--no-prompt$|--v8-flags=)/;
 
 function flagValue(flags: readonly string[], name: string): string[] | undefined {
   const flag = flags.find((f) => f === name || f.startsWith(`${name}=`));
@@ -28,57 +36,59 @@ function flagValue(flags: readonly string[], name: string): string[] | undefined
   return flag.includes("=") ? flag.slice(flag.indexOf("=") + 1).split(",") : [];
 }
 
-Deno.test("start, dev, migrate and every compile task grant exactly the same permissions and heap bounds", () => {
-  const start = permissionFlags("start");
-  assert.ok(start.length > 0, "the start task names its permissions");
-  const v8 = start.find((f) => f.startsWith("--v8-flags="));
-  assert.match(v8 ?? "", /--max-old-space-size=\d+/, "the start task bounds the heap (see README, Memory)");
-  assert.match(v8 ?? "", /--max-semi-space-size=\d+/, "the start task bounds the young generation");
-  for (const task of SERVICE_TASKS) {
-    assert.deepEqual(permissionFlags(task), start, `${task} must use the start task's permission flags`);
+Deno.test("start, dev, migrate, cli and every compile task take their permissions and heap bounds from service.flags alone", () => {
+  const v8 = FLAGS.find((f) => f.startsWith("--v8-flags="));
+  assert.match(v8 ?? "", /--max-old-space-size=\d+/, "service.flags bounds the heap (see README, Memory)");
+  assert.match(v8 ?? "", /--max-semi-space-size=\d+/, "service.flags bounds the young generation");
+  assert.deepEqual(FLAGS.filter((f) => !PERMISSION.test(f)), [], "service.flags holds permission and V8 flags only");
+  for (const [task, command] of Object.entries(RUN_TASKS)) {
+    assert.equal(TASKS[task], command, `deno.json's ${task} task`);
   }
+  for (const task of COMPILE_TASKS) {
+    const command = TASKS[task];
+    assert.ok(command, `deno.json has a ${task} task`);
+    assert.match(command, /^deno run (\S+ )*tools\/compile\.ts( |$)/, `${task} builds through tools/compile.ts`);
+    const own = command.split(/\s+/).slice(command.split(/\s+/).indexOf("tools/compile.ts") + 1);
+    assert.deepEqual(own.filter((w) => PERMISSION.test(w)), [], `${task} adds no service flag of its own`);
+  }
+  // What tools/compile.ts gives deno compile: exactly the service flags, before anything else.
+  const args = compileArgs(FLAGS, { target: "aarch64-unknown-linux-gnu", output: "dist/x" });
+  assert.equal(args[0], "compile");
+  assert.deepEqual(args.slice(1, 1 + FLAGS.length), FLAGS);
+  assert.deepEqual(args.slice(1 + FLAGS.length).filter((w) => PERMISSION.test(w)), [], "and no other permission");
 });
 
-Deno.test("no service task grants everything of a kind", () => {
-  for (const task of SERVICE_TASKS) {
-    const flags = permissionFlags(task);
-    for (const f of flags) {
-      assert.ok(
-        !["-A", "--allow-all", "--allow-write", "--allow-run", "--allow-ffi"].includes(f.split("=")[0]!),
-        `${task}: ${f}`,
-      );
-    }
-    for (const kind of ["--allow-env", "--allow-read", "--allow-sys"]) {
-      const value = flagValue(flags, kind);
-      assert.ok(value !== undefined && value.length > 0, `${task}: ${kind} must name what it allows`);
-    }
-    assert.ok(flags.includes("--no-prompt"), `${task}: a missing permission must fail, not wait for a prompt`);
-    assert.deepEqual(
-      flagValue(flags, "--allow-sys"),
-      ["hostname"],
-      `${task}: only the hostname (CONSUMER_NAME's default)`,
-    );
-    assert.deepEqual(
-      flagValue(flags, "--allow-read"),
-      [".env", "db/migrations", "certs", "/etc/db-writer"],
-      `${task}: only .env, the migrations and the two places for TLS files`,
+Deno.test("service.flags grants nothing of a kind wholesale", () => {
+  for (const f of FLAGS) {
+    assert.ok(
+      !["-A", "--allow-all", "--allow-write", "--allow-run", "--allow-ffi", "--allow-import"].includes(
+        f.split("=")[0]!,
+      ),
+      f,
     );
   }
+  for (const kind of ["--allow-env", "--allow-read", "--allow-sys"]) {
+    const value = flagValue(FLAGS, kind);
+    assert.ok(value !== undefined && value.length > 0, `${kind} must name what it allows`);
+  }
+  assert.ok(FLAGS.includes("--no-prompt"), "a missing permission must fail, not wait for a prompt");
+  assert.deepEqual(flagValue(FLAGS, "--allow-sys"), ["hostname"], "only the hostname (CONSUMER_NAME's default)");
+  assert.deepEqual(
+    flagValue(FLAGS, "--allow-read"),
+    [".env", "db/migrations", "certs", "/etc/db-writer"],
+    "only .env, the migrations and the two places for TLS files",
+  );
 });
 
 Deno.test("--allow-env lists exactly the configuration's variables and the libraries' (LIBRARY_VARIABLES)", () => {
-  const allowed = new Set(flagValue(permissionFlags("start"), "--allow-env") ?? []);
+  const allowed = new Set(flagValue(FLAGS, "--allow-env") ?? []);
   const wanted = new Set([...CONFIG_VARIABLES, ...LIBRARY_VARIABLES]);
   const missing = [...wanted].filter((v) => !allowed.has(v));
   const extra = [...allowed].filter((v) => !wanted.has(v));
-  assert.deepEqual(
-    missing,
-    [],
-    `add ${missing.join(",")} to --allow-env in deno.json's start, dev, migrate and compile* tasks`,
-  );
-  assert.deepEqual(extra, [], `${extra.join(",")} is allowed in deno.json but read by nothing; remove it`);
+  assert.deepEqual(missing, [], `add ${missing.join(",")} to --allow-env in service.flags`);
+  assert.deepEqual(extra, [], `${extra.join(",")} is allowed in service.flags but read by nothing; remove it`);
   assert.ok(
-    permissionFlags("start").includes("--ignore-env"),
+    FLAGS.includes("--ignore-env"),
     "--ignore-env: variables outside the list read as unset instead of failing (the debug module lists them all)",
   );
 });

@@ -350,7 +350,7 @@ export async function startTlsPostgres(pki: Pki, user: string, password: string)
 
 /**
  * A working directory for db-writer runs with the test PKI in its `certs/`:
- * the only place under it the service may read TLS files (deno.json's
+ * the only place under it the service may read TLS files (service.flags'
  * --allow-read). Remove `dir` when done.
  */
 export async function pkiInServiceDir(): Promise<{ dir: string; pki: Pki }> {
