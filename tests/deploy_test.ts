@@ -5,7 +5,7 @@
  * after a configuration error (systemd), the settings file.
  */
 import assert from "node:assert/strict";
-import { loadConfig } from "../src/config.ts";
+import { loadConfig } from "../src/config/load.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 /** SHUTDOWN_TIMEOUT_SEC's default, from the configuration itself. */

@@ -10,7 +10,7 @@ export const BATCH_SIZE_BUCKETS = [1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 
 /** Upper bounds of the write-latency histogram (seconds). */
 export const WRITE_SECONDS_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
-/** Consumer lag and pending entries, as last refreshed (see `source/lag.ts`). */
+/** Consumer lag and pending entries, as last refreshed (see `ops/lag.ts`). */
 export interface LagTotals {
   /** Entries not yet delivered to the group, summed over streams; null when Redis could not say. */
   readonly lag: number | null;

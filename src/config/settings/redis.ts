@@ -16,7 +16,7 @@ export const REDIS = {
   redisHost: setting("REDIS_HOST", "redis", text("localhost"), "Redis host name or address."),
   redisPort: setting("REDIS_PORT", "redis", int(6379, 1, 65535), "Redis port."),
   redisDb: setting("REDIS_DB", "redis", int(0, 0, 15), "Redis database number."),
-  redisPassword: setting("REDIS_PASSWORD", "redis", secret(), "Redis password; never printed (shown as ***).", {
+  redisPassword: setting("REDIS_PASSWORD", "redis", secret(), "Redis password; never printed (shown as `***`).", {
     visibility: "secret",
   }),
   redisUsername: setting(
