@@ -23,18 +23,21 @@ export const CONSUMING = {
     patterns("mqtt_stream:*"),
     "Stream keys to consume: a glob, or a comma-separated list of globs and exact keys (e.g. " +
       "`mqtt_stream:*,mqtt:ingestion`); new matching streams are picked up while running.",
+    { layoutDefaults: { telemetry: "mqtt:ingestion" } },
   ),
   deadLetterStream: setting(
     "DEAD_LETTER_STREAM",
     "consuming",
     name("mqtt_stream:failed"),
     "Stream that receives rejected entries; never consumed as input, even when a glob of STREAM_PATTERN matches it.",
+    { layoutDefaults: { telemetry: "mqtt:dlq" } },
   ),
   deadLetterMaxLen: setting(
     "DEAD_LETTER_MAXLEN",
     "consuming",
     int(0, 0, 1_000_000_000),
     "Approximate cap on the dead-letter stream's length (oldest entries are trimmed first); 0 keeps everything.",
+    { layoutDefaults: { telemetry: "10000" } },
   ),
   batchSize: setting(
     "BATCH_SIZE",
