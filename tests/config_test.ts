@@ -72,6 +72,8 @@ Deno.test("loadConfig: defaults for every variable", () => {
     maxMessageFields: 1000,
     maxMetadataBytes: 16_384,
     maxMetadataDepth: 32,
+    rangeChecks: false,
+    metricRules: {},
   };
   assert.deepEqual(c, want);
 });
@@ -164,6 +166,8 @@ Deno.test("loadConfig: every variable set to a good value", () => {
     maxMessageFields: 20,
     maxMetadataBytes: 1024,
     maxMetadataDepth: 4,
+    rangeChecks: false,
+    metricRules: {},
   });
 });
 

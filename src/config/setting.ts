@@ -16,6 +16,7 @@ export const GROUPS = {
   migrations: "Migrations",
   timescale: "TimescaleDB (only with ENABLE_TIMESCALE=true)",
   limits: "Input limits",
+  data: "Metric rules (units and plausibility ranges)",
 } as const;
 
 /** One of {@link GROUPS}. */

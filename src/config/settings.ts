@@ -15,6 +15,7 @@ import { CONSUMING } from "./settings/consuming.ts";
 import { RELIABILITY } from "./settings/reliability.ts";
 import { HTTP, LOGGING, MIGRATIONS } from "./settings/operations.ts";
 import { LIMITS } from "./settings/limits.ts";
+import { DATA_RULES } from "./settings/data_rules.ts";
 
 /** Every setting, keyed by its name in the typed settings, in the order of the docs. */
 export const SETTINGS = {
@@ -27,6 +28,7 @@ export const SETTINGS = {
   ...MIGRATIONS,
   ...TIMESCALE,
   ...LIMITS,
+  ...DATA_RULES,
 } as const satisfies Record<string, Setting<unknown>>;
 
 /** The name of one setting in {@link SETTINGS}. */
