@@ -290,7 +290,7 @@ Deno.test("loadConfig: each bad value gives one line naming the variable", async
     ["MIGRATE_ON_START", "2", /true or false/],
     ["LOG_LEVEL", "TRACE", /one of DEBUG, INFO, WARNING, ERROR/],
     ["LOG_LEVEL", "verbose", /one of DEBUG, INFO, WARNING, ERROR/],
-    ["LOG_FORMAT", "xml", /one of JSON, CONSOLE/],
+    ["LOG_FORMAT", "xml", /one of json, console/],
     ["HTTP_PORT", "-1", /an integer from 0 to 65535/],
     ["HTTP_PORT", "70000", /an integer from 0 to 65535/],
     ["CLAIM_MIN_IDLE_MS", "10", /an integer from 100/],

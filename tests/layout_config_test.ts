@@ -47,7 +47,7 @@ Deno.test("TABLE_LAYOUT: a bad value is one problem naming it; the other default
     assert.fail("expected a ConfigError");
   } catch (err) {
     assert.ok(err instanceof ConfigError);
-    assert.deepEqual(err.problems, ['TABLE_LAYOUT: got "timeseries", expected one of READINGS, TELEMETRY']);
+    assert.deepEqual(err.problems, ['TABLE_LAYOUT: got "timeseries", expected one of readings, telemetry']);
   }
 });
 
