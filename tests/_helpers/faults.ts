@@ -1,6 +1,6 @@
 /**
  * Helpers for the fault-injection tests: a TCP proxy that can cut PostgreSQL
- * off, backlog and load generators, and queries that check the delivery
+ * or Redis off, backlog and load generators, and queries that check the delivery
  * guarantee (rows, dead letters, pending entries) on the real services.
  */
 import type { Redis } from "ioredis";
@@ -51,8 +51,8 @@ export class TcpProxy implements AsyncDisposable {
 
   private constructor(readonly port: number, private readonly target: { hostname: string; port: number }) {}
 
-  /** Starts a proxy to `target` (default: the local PostgreSQL). */
-  static start(target = { hostname: "127.0.0.1", port: 5432 }): TcpProxy {
+  /** Starts a proxy to `target` (see `hostPort` in services.ts for the test servers' addresses). */
+  static start(target: { hostname: string; port: number }): TcpProxy {
     const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
     const proxy = new TcpProxy(listener.addr.port, target);
     proxy.#listen(listener);

@@ -14,6 +14,7 @@ import { addEntries } from "../_helpers/streams.ts";
 import { createWorld, type World } from "../_helpers/world.ts";
 import { runCli, type ServiceProcess, spawnService } from "../_helpers/process.ts";
 import { waitFor } from "../_helpers/wait.ts";
+import { DATABASE_URL, hostPort, REDIS_URL, withHostPort } from "../_helpers/services.ts";
 import {
   deadLetters,
   entryKey,
@@ -179,8 +180,8 @@ Deno.test("a) SIGKILL four times while draining 30000 messages: one row per good
 async function outageBehindProxy(dependency: "postgres" | "redis"): Promise<void> {
   await using world = await createWorld();
   await using proxy = dependency === "postgres"
-    ? TcpProxy.start()
-    : TcpProxy.start({ hostname: "127.0.0.1", port: 6379 });
+    ? TcpProxy.start(hostPort(DATABASE_URL))
+    : TcpProxy.start(hostPort(REDIS_URL));
   const port = freePort();
   const readyz = `http://127.0.0.1:${port}/readyz`;
   const tag = dependency === "postgres" ? "b" : "r";
@@ -190,8 +191,8 @@ async function outageBehindProxy(dependency: "postgres" | "redis"): Promise<void
     world.env({
       CONSUMER_NAME: `${tag}-worker`,
       ...(dependency === "postgres"
-        ? { DATABASE_URL: `postgres://postgres@127.0.0.1:${proxy.port}/postgres` }
-        : { REDIS_URL: `redis://127.0.0.1:${proxy.port}/0` }),
+        ? { DATABASE_URL: withHostPort(DATABASE_URL, "127.0.0.1", proxy.port) }
+        : { REDIS_URL: withHostPort(REDIS_URL, "127.0.0.1", proxy.port) }),
       HTTP_PORT: String(port),
       HTTP_HOST: "127.0.0.1",
       RETRY_MAX_MS: "2000",
@@ -273,13 +274,13 @@ Deno.test("b3) PostgreSQL backends terminated (57P01) mid-stream: no dead letter
   // The proxy is never cut here: it only tells which backends are this service's
   // (their client_port is a local port of the proxy), so that other clients of the
   // shared server are left alone.
-  await using proxy = TcpProxy.start();
+  await using proxy = TcpProxy.start(hostPort(DATABASE_URL));
   const streams = [`${world.prefix}:devt0:temperature`, `${world.prefix}:devt1:humidity`];
   await using svc = spawnService(
     ["run"],
     world.env({
       CONSUMER_NAME: "b3-worker",
-      DATABASE_URL: `postgres://postgres@127.0.0.1:${proxy.port}/postgres`,
+      DATABASE_URL: withHostPort(DATABASE_URL, "127.0.0.1", proxy.port),
       RETRY_MAX_MS: "1000",
     }),
   );
@@ -486,14 +487,14 @@ Deno.test("g) entries deleted (XDEL) while pending for a killed consumer: acked 
     const how = sameName ? "restarted under the same name (own pending)" : "claimed by another consumer";
     await t.step(how, async () => {
       await using world = await createWorld();
-      await using proxy = TcpProxy.start();
+      await using proxy = TcpProxy.start(hostPort(DATABASE_URL));
       const env = (name: string, extra: Record<string, string> = {}) =>
         world.env({ CONSUMER_NAME: name, CLAIM_MIN_IDLE_MS: "1000", ...extra });
       // The first instance reaches PostgreSQL through the proxy, which is cut once
       // it consumes: it reads the entries, cannot store them, and keeps them pending.
       await using first = spawnService(
         ["run"],
-        env("g-first", { DATABASE_URL: `postgres://postgres@127.0.0.1:${proxy.port}/postgres` }),
+        env("g-first", { DATABASE_URL: withHostPort(DATABASE_URL, "127.0.0.1", proxy.port) }),
       );
       await first.waitForLog(isMessage("consuming"), START_MS);
       const stream = `${world.prefix}:devg:temperature`;

@@ -22,7 +22,7 @@ Deno.test("memory budget: run with the start task's flags warns at start-up when
   await using svc = spawnService(["run"], {
     BATCH_SIZE: "5000",
     REDIS_PORT: "1",
-    DATABASE_URL: "postgres://postgres@127.0.0.1:1/postgres",
+    DATABASE_URL: "postgres://postgres@127.0.0.1:1/test",
     HTTP_PORT: "0",
     SHUTDOWN_TIMEOUT_SEC: "1",
     MIGRATE_ON_START: "false",

@@ -512,7 +512,7 @@ Deno.test("SIGTERM while PostgreSQL refuses connections during start-up migratio
       await using svc = spawnService(
         ["run"],
         world.env({
-          DATABASE_URL: "postgres://postgres@127.0.0.1:1/postgres",
+          DATABASE_URL: "postgres://postgres@127.0.0.1:1/test",
           MIGRATE_ON_START: "true",
           SHUTDOWN_TIMEOUT_SEC: "1",
         }),

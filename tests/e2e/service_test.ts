@@ -212,7 +212,7 @@ Deno.test("HTTP /healthz, /readyz, /metrics and the health command", async (t) =
   await t.step("db-writer health with PostgreSQL unreachable: database false, exit 1", async () => {
     const out = await runCli(
       ["health"],
-      world.env({ DATABASE_URL: "postgres://postgres@127.0.0.1:1/postgres", HTTP_PORT: "0" }),
+      world.env({ DATABASE_URL: "postgres://postgres@127.0.0.1:1/test", HTTP_PORT: "0" }),
     );
     assert.equal(out.code, 1, out.stderr + out.stdout);
     const report = JSON.parse(out.stdout.trim());
