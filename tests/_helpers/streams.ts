@@ -83,3 +83,21 @@ export async function lastDeliveredId(redis: Redis, stream: string, group: strin
   if (typeof groups === "string") return undefined;
   return groups.find((g) => g.name === group)?.["last-delivered-id"];
 }
+
+/** The shortest idle time (ms) of the entries pending for `group` on `stream` (Infinity when none). */
+export async function minPendingIdleMs(redis: Redis, stream: string, group: string): Promise<number> {
+  const page = (await redis.xpending(stream, group, "-", "+", 10_000)) as [string, string, number, number][];
+  return Math.min(...page.map((p) => Number(p[2])));
+}
+
+/** How long (ms) `consumer` of `group` on `stream` has been idle (undefined when it does not exist). */
+export async function consumerIdleMs(
+  redis: Redis,
+  stream: string,
+  group: string,
+  consumer: string,
+): Promise<number | undefined> {
+  const raw = (await redis.xinfo("CONSUMERS", stream, group)) as unknown[][];
+  const info = raw.map((flat) => toObject(flat.map(String))).find((c) => c.name === consumer);
+  return info ? Number(info.idle) : undefined;
+}

@@ -24,6 +24,9 @@ import { RedisSource } from "../../src/source/consumer.ts";
 import { LagMonitor } from "../../src/ops/lag.ts";
 import { loadConfig } from "../../src/config/load.ts";
 
+/** A cluster has only database 0: the world's REDIS_URL (a test database of the shared server) is dropped. */
+const CLUSTER_ONLY = { REDIS_URL: "" };
+
 const unavailable = await clusterUnavailable();
 const SETTLE_MS = 60_000;
 
@@ -272,17 +275,35 @@ Deno.test({
 
 Deno.test("Redis Cluster unreachable: one outage line, no error per retry, SIGTERM still exits 0", async () => {
   await using world = await createWorld();
-  await using svc = spawnService(["run"], world.env({ REDIS_CLUSTER_NODES: `127.0.0.1:${freePort()}` }));
-  await svc.waitForLog(message("redis unavailable; retrying until it is back"), SETTLE_MS);
-  await svc.waitForLog(message("consuming"), SETTLE_MS);
-  // Several reconnect rounds (50 ms, doubling, at most 2 s apart) pass while the service waits.
-  await new Promise((r) => setTimeout(r, 2_500));
-  assert.equal(await stopService(svc, 30_000), 0, tail(svc));
-  assert.deepEqual(
-    svc.records().filter((r) => r.level === "ERROR").map((r) => r.message),
-    ["redis unavailable; retrying until it is back"],
-    tail(svc),
-  );
+  // A "node" that hangs up on every connection: each reconnect round of the service is one accepted connection.
+  const node = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  let attempts = 0;
+  const accepting = (async () => {
+    for await (const conn of node) {
+      attempts++;
+      conn.close();
+    }
+  })().catch(() => {});
+  try {
+    await using svc = spawnService(
+      ["run"],
+      world.env({ ...CLUSTER_ONLY, REDIS_CLUSTER_NODES: `127.0.0.1:${node.addr.port}` }),
+    );
+    await svc.waitForLog(message("redis unavailable; retrying until it is back"), SETTLE_MS);
+    await svc.waitForLog(message("consuming"), SETTLE_MS);
+    // Several reconnect rounds (50 ms, doubling, at most 2 s apart) pass while the service waits.
+    const seen = attempts;
+    await waitFor(() => attempts >= seen + 3, { timeoutMs: SETTLE_MS, what: "three more reconnect rounds" });
+    assert.equal(await stopService(svc, 30_000), 0, tail(svc));
+    assert.deepEqual(
+      svc.records().filter((r) => r.level === "ERROR").map((r) => r.message),
+      ["redis unavailable; retrying until it is back"],
+      tail(svc),
+    );
+  } finally {
+    node.close();
+    await accepting;
+  }
 });
 
 Deno.test({
@@ -305,6 +326,7 @@ Deno.test({
     await using svc = spawnService(
       ["run"],
       world.env({
+        ...CLUSTER_ONLY,
         REDIS_CLUSTER_NODES: cluster.seeds,
         BATCH_SIZE: "50",
         RETRY_MAX_MS: "500",

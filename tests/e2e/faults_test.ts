@@ -15,6 +15,7 @@ import { createWorld, type World } from "../_helpers/world.ts";
 import { runCli, type ServiceProcess, spawnService } from "../_helpers/process.ts";
 import { waitFor } from "../_helpers/wait.ts";
 import { DATABASE_URL, hostPort, REDIS_URL, withHostPort } from "../_helpers/services.ts";
+import { seededRandom, testSeed } from "../_helpers/random.ts";
 import {
   deadLetters,
   entryKey,
@@ -38,6 +39,8 @@ const START_MS = 60_000;
 const SETTLE_MS = 120_000;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Where the kills land (TEST_SEED replays a run; the seed is printed). */
+const random = seededRandom(testSeed());
 const isMessage = (m: string) => (r: Record<string, unknown>) => r.message === m;
 
 /**
@@ -294,7 +297,7 @@ Deno.test("b3) PostgreSQL backends terminated (57P01) mid-stream: no dead letter
         timeoutMs: SETTLE_MS,
         what: `rows before round ${round}`,
       });
-      await sleep(Math.random() * 150);
+      await sleep(random() * 150);
       const [r] = await world.sql.unsafe(
         `SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity
           WHERE client_addr = '127.0.0.1' AND client_port = ANY($1::int[])`,
@@ -350,7 +353,7 @@ Deno.test("c) Redis connections killed mid-stream: every message a row, no dead 
         timeoutMs: SETTLE_MS,
         what: `rows before kill ${round}`,
       });
-      await sleep(Math.random() * 150); // land the kill at a random point of the read → write → ack cycle
+      await sleep(random() * 150); // land the kill at a random point of the read → write → ack cycle
       const killed = await waitFor(() => killServiceConnections(world, "c-worker"), {
         timeoutMs: SETTLE_MS,
         what: "connections to kill",

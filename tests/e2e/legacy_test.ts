@@ -4,7 +4,7 @@
  * They must not become second rows.
  */
 import assert from "node:assert/strict";
-import { addEntries, pendingCount } from "../_helpers/streams.ts";
+import { addEntries, minPendingIdleMs, pendingCount } from "../_helpers/streams.ts";
 import { createWorld } from "../_helpers/world.ts";
 import { spawnService, stopService } from "../_helpers/process.ts";
 import { waitFor } from "../_helpers/wait.ts";
@@ -29,7 +29,10 @@ Deno.test("entries the old service stored but never acknowledged are not stored 
        ('2026-11-28T10:00:01.25Z', 'esp32', 'temperature', 21.75),
        ('2026-11-28T09:00:00Z', 'esp32', 'temperature', 19)`,
   );
-  await new Promise((r) => setTimeout(r, 300));
+  // Idle for longer than CLAIM_MIN_IDLE_MS, so the new service claims them on its first sweep.
+  await waitFor(async () => (await minPendingIdleMs(world.redis, stream, world.group)) > 300, {
+    what: "the old service's entries idle",
+  });
 
   await using svc = spawnService(["run"], world.env({ CLAIM_MIN_IDLE_MS: "200" }));
   await waitFor(async () => (await pendingCount(world.redis, stream, world.group)) === 0, {

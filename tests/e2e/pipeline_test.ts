@@ -291,8 +291,15 @@ Deno.test("the dead-letter stream is never consumed, even when STREAM_PATTERN ma
   ]);
   await rowsReach(world, 1);
   await waitFor(async () => (await world.redis.xlen(failed)) === 4, { timeoutMs: 10_000, what: "the new dead letter" });
-  // Give discovery (every 0.2 s) several chances to pick the dead-letter stream up.
-  await sleep(1500);
+  // Give discovery several chances to pick the dead-letter stream up: a stream created now is only
+  // consumed after a discovery round has seen it, so each probe row proves one more round.
+  for (const n of [1, 2, 3]) {
+    await addEntries(world.redis, `${world.prefix}:probe${n}:temperature`, [{
+      value: String(n),
+      timestamp: "2026-11-28T10:00:00Z",
+    }]);
+    await rowsReach(world, 1 + n);
+  }
   await stopCleanly(svc);
 
   const dead = await streamEntries(world.redis, failed);
@@ -304,7 +311,7 @@ Deno.test("the dead-letter stream is never consumed, even when STREAM_PATTERN ma
     typeof groups === "string" || groups.length === 0,
     `no consumer group on ${failed}: ${JSON.stringify(groups)}`,
   );
-  const rows = await tableRows(world);
+  const rows = await tableRows(world, `source_stream NOT LIKE '${world.prefix}:probe%'`);
   assert.deepEqual(rows.map((r) => [r.source_stream, r.source_id]), [[stream, ids[0]!]]);
   assert.equal((await tableRows(world, `source_stream = '${failed}'`)).length, 0);
 });
@@ -518,13 +525,12 @@ Deno.test("SIGTERM while PostgreSQL refuses connections during start-up migratio
         }),
       );
       await svc.waitForLog(message("postgres unavailable; retrying until it is back"), START_MS);
-      const t0 = Date.now();
       svc.kill("SIGTERM");
       const status = await exitWithin(svc, 15_000);
-      const ms = Date.now() - t0;
+      // Exit 0, not 1: the retries ended on the signal, not on the shutdown deadline.
       assert.equal(status.code, 0);
       assert.equal(logsWith(svc, "consuming").length, 0, "never started consuming");
-      assert.ok(ms < 3_000, `exit took ${ms} ms; SHUTDOWN_TIMEOUT_SEC=1 and nothing was in hand`);
+      assert.equal(svc.records().filter((r) => /shutdown deadline passed/.test(String(r.message))).length, 0);
     });
   }
 });
@@ -563,13 +569,15 @@ Deno.test("a second SIGTERM more than a second after the first exits at once wit
         what: "10 pending",
       });
       svc.kill("SIGTERM");
+      await svc.waitForLog(message("shutting down: finishing the batch in hand"));
+      // A second signal within a second of the first counts as the same one (a terminal sends both to the
+      // process group): this gap is the scenario, not a wait for a state.
       await sleep(1500);
       assert.equal(await Promise.race([svc.status.then(() => "exited"), sleep(0).then(() => "running")]), "running");
-      const t0 = Date.now();
       svc.kill("SIGTERM");
-      const status = await exitWithin(svc, 3_000, "exit right after the second signal");
+      // The drain would wait up to SHUTDOWN_TIMEOUT_SEC=60 and exit 1: exit 130 shows the second signal ended it.
+      const status = await exitWithin(svc, 30_000, "exit after the second signal");
       assert.equal(status.code, 130);
-      assert.ok(Date.now() - t0 < 3_000);
       assert.equal(logsWith(svc, "second signal: exiting now; unfinished entries stay pending").length, 1);
       assert.equal(await pendingCount(world.redis, stream, world.group), 10, "nothing acked");
     } finally {
@@ -626,7 +634,12 @@ Deno.test("SHUTDOWN_TIMEOUT_SEC bounds a start-up migration that waits for the m
   try {
     await using svc = spawnService(["run"], world.env({ SHUTDOWN_TIMEOUT_SEC: "2" }));
     await svc.waitForLog(message("starting db-writer"), START_MS);
-    await sleep(500);
+    await waitFor(async () => {
+      const [r] = await world.sql`
+        SELECT count(*)::int AS n FROM pg_locks
+         WHERE locktype = 'advisory' AND NOT granted AND objid = (hashtext(${key})::bigint & 4294967295)::oid`;
+      return r!.n > 0;
+    }, { timeoutMs: START_MS, what: "the service waiting for the migration lock" });
     svc.kill("SIGTERM");
     const status = await exitWithin(svc, 10_000, "exit within SHUTDOWN_TIMEOUT_SEC (2 s) plus closing time");
     assert.ok([0, 1].includes(status.code), `exit code 0 or 1, got ${status.code}`);

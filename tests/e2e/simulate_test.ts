@@ -190,10 +190,7 @@ Deno.test("simulate --rate paces the messages", async () => {
 Deno.test("simulate --count 0 runs until SIGINT and stops cleanly", async () => {
   await using world = await createWorld();
   await using proc = spawnService(simArgs(world, "--count", "0", "--rate", "200"), world.env());
-  const deadline = Date.now() + 20_000;
-  while ((await readAll(world)).results.length < 20 && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await waitFor(async () => (await readAll(world)).results.length >= 20, { what: "20 messages sent" });
   proc.kill("SIGINT");
   const status = await proc.status;
   assert.equal(status.code, 0, proc.errLines.join("\n"));

@@ -4,7 +4,8 @@
  * consumers that left.
  */
 import assert from "node:assert/strict";
-import { addEntries, pendingCount } from "../_helpers/streams.ts";
+import { addEntries, consumerIdleMs, minPendingIdleMs, pendingCount } from "../_helpers/streams.ts";
+import { waitFor } from "../_helpers/wait.ts";
 import { createWorld } from "../_helpers/world.ts";
 import { REDIS_URL } from "../_helpers/services.ts";
 import { RedisSource } from "../../src/source/consumer.ts";
@@ -110,7 +111,11 @@ Deno.test("entries left idle by another consumer are claimed; consumers gone idl
     assert.equal((await dead.read(never)).length, 3);
   }
   await world.redis.xgroup("CREATECONSUMER", stream, world.group, "idle-empty");
-  await new Promise((r) => setTimeout(r, 1200));
+  await waitFor(async () =>
+    (await minPendingIdleMs(world.redis, stream, world.group)) > 1000 &&
+    ((await consumerIdleMs(world.redis, stream, world.group, "idle-empty")) ?? 0) > 1000, {
+    what: "the entries and the empty consumer idle for more than 1 s",
+  });
 
   await using live = await source(world, "live-one", { claimMinIdleMs: 1000, consumerRemoveIdleMs: 1000 });
   const claimed = await live.read(never);
@@ -122,10 +127,12 @@ Deno.test("entries left idle by another consumer are claimed; consumers gone idl
   await live.ack(claimed);
   assert.equal(await pendingCount(world.redis, stream, world.group), 0);
 
-  // The next claim sweep finds nothing and tidies up: both idle, empty consumers go.
-  await live.read(never);
-  await new Promise((r) => setTimeout(r, 600));
-  await live.read(never);
+  // The next claim sweep (at most every claimMinIdleMs / 2) finds nothing and tidies up: both idle, empty
+  // consumers go.
+  await waitFor(async () => {
+    await live.read(never);
+    return (await names()).length === 1;
+  }, { what: "the idle, empty consumers removed" });
   assert.deepEqual(await names(), ["live-one"]);
 });
 

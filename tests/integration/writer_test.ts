@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { createWorld, type World } from "../_helpers/world.ts";
+import { waitFor } from "../_helpers/wait.ts";
 import { DATABASE_URL } from "../_helpers/services.ts";
 import { closePostgres, connectPostgres } from "../../src/sink/client.ts";
 import { PostgresSink } from "../../src/sink/writer.ts";
@@ -140,14 +141,12 @@ Deno.test("writer: an aborted COPY fails as a transient error and leaves no rows
     const abort = new AbortController();
     const writing = sink.write(Array.from({ length: 20 }, (_, i) => reading(i)), abort.signal);
     // Wait until the COPY is blocked on the held key, then abort.
-    for (let waited = 0;; waited += 50) {
+    await waitFor(async () => {
       const [r] = await world.sql.unsafe(
         `SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'COPY "${world.schema}"%'`,
       );
-      if (Number(r!.n) === 1) break;
-      if (waited > 30_000) throw new Error("the COPY never waited on the held key");
-      await new Promise((r) => setTimeout(r, 50));
-    }
+      return Number(r!.n) === 1;
+    }, { timeoutMs: 30_000, what: "the COPY waiting on the held key" });
     abort.abort();
     await assert.rejects(writing, (err: Error & { code?: string }) => {
       assert.equal(err.code, "57014", `cancelled statement, got ${err.code}: ${err.message}`);
