@@ -150,6 +150,7 @@ Deno.test({
             ...isolatedEnv({ prefix, group, table: `${prefix}_readings` }),
             RETRY_MAX_MS: "500",
             SHUTDOWN_TIMEOUT_SEC: "1",
+            STATS_INTERVAL_SEC: "0.2",
           }, { cwd: serviceCwd });
           const outage = await svc.waitForLog(message("postgres unavailable; retrying until it is back"), 30_000);
           assert.match(
@@ -160,8 +161,13 @@ Deno.test({
             timeoutMs: 30_000,
             what: "the entry read",
           });
-          // Several retries later, the entry is still pending: a TLS failure never dead-letters data.
-          await new Promise((r) => setTimeout(r, 1500));
+          // Several retries later (counted by the throughput lines), the entry is still pending: a TLS failure
+          // never dead-letters data.
+          await waitFor(
+            () =>
+              svc.records().filter((r) => r.message === "throughput").reduce((n, r) => n + Number(r.retries), 0) >= 3,
+            { timeoutMs: 30_000, what: "three retries" },
+          );
           assert.equal(await redis.exists(`${prefix}_failed`), 0, "nothing dead-lettered");
           assert.equal(await pendingCount(redis, stream, group), 1, "the entry stays pending");
           assert.equal(
