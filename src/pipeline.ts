@@ -50,6 +50,8 @@ export class Pipeline {
   #running = false;
   /** Last failure of entries kept pending, for the poison reason. */
   readonly #lastError = new Map<string, string>();
+  /** The dead-letter failure last logged, until dead letters work again. */
+  #deadLetterFailure: string | undefined;
 
   constructor(private readonly deps: PipelineDeps) {}
 
@@ -204,11 +206,24 @@ export class Pipeline {
     }
 
     const redisRetry = this.#retryOptions(redisOutage, hard);
+    let lettered = letters.length > 0;
     try {
-      const added = await retry(() => this.deps.deadLetters.send(letters), redisRetry);
+      let added: boolean[] = [];
+      try {
+        added = await retry(() => this.deps.deadLetters.send(letters), redisRetry);
+        if (letters.length > 0) this.#deadLettersWork();
+      } catch (err) {
+        if (err instanceof RetryAbortedError) throw err;
+        // Not an outage (a dead-letter key of the wrong type, say): those
+        // entries stay pending until it is fixed; the stored rows are acked.
+        this.#deadLettersFail(err, letters.length);
+        lettered = false;
+      }
       await retry(() => this.deps.source.ack(stored), redisRetry);
-      stats.countDeadLetters(letters.map((l) => l.class), added);
-      for (const l of letters) this.#lastError.delete(entryKey(l.entry));
+      if (lettered) {
+        stats.countDeadLetters(letters.map((l) => l.class), added);
+        for (const l of letters) this.#lastError.delete(entryKey(l.entry));
+      }
     } catch (err) {
       return this.#leavePending(err, batch, "dead-lettering or acknowledging failed");
     }
@@ -218,7 +233,7 @@ export class Pipeline {
     stats.batches++;
     stats.batchSizes.observe(batch.length);
     stats.lastBatchMs = now() - started;
-    if (letters.length > 0) {
+    if (lettered) {
       log.warn("entries dead-lettered", {
         count: letters.length,
         first_reason: letters[0]!.reason,
@@ -248,6 +263,25 @@ export class Pipeline {
       entries: batch.length,
     });
     return 0;
+  }
+
+  /** Logs a dead-letter failure once (until it changes or dead letters work again). */
+  #deadLettersFail(err: unknown, entries: number): void {
+    this.deps.stats.errors++;
+    const error = describe(err);
+    if (this.#deadLetterFailure === error) return;
+    this.#deadLetterFailure = error;
+    this.deps.log.error(
+      "cannot write dead letters; their entries stay pending (not acknowledged) until this is fixed, " +
+        "and this is logged again only when it changes",
+      { error, entries },
+    );
+  }
+
+  #deadLettersWork(): void {
+    if (this.#deadLetterFailure === undefined) return;
+    this.#deadLetterFailure = undefined;
+    this.deps.log.info("dead letters are written again");
   }
 
   /** Retry transient failures of one dependency until `hard` aborts, tracking its outage. */

@@ -104,6 +104,7 @@ export async function createWorld(): Promise<World> {
         cursor = next;
         if (keys.length > 0) await redis.del(...keys);
       } while (cursor !== "0");
+      await redis.del(`{${deadLetterStream}}:dead-lettered`); // the dead-letter markers
       await sql.unsafe(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
       await sql.end({ timeout: 5 });
       await redis.quit().catch(() => redis.disconnect());
