@@ -17,7 +17,7 @@ import {
 } from "./ports.ts";
 import { decode } from "./decode/decode.ts";
 import type { DecodeLimits } from "./decode/limits.ts";
-import { classify, describe } from "./errors.ts";
+import { classify, describe, SchemaError } from "./errors.ts";
 import { backoffDelay, type BackoffOptions, retry, RetryAbortedError } from "./retry.ts";
 import { sleep } from "./async/delay.ts";
 import type { Logger } from "./log.ts";
@@ -90,9 +90,12 @@ export class Pipeline {
       let next: Promise<Delivery[]> | undefined;
       const inflight = new Set<Promise<void>>();
       let left = 0;
+      /** An error no batch may go on after (the table lost its idempotency key). */
+      let fatal: unknown;
       while (true) {
         const batch = await (next ?? (stop.aborted ? Promise.resolve([]) : readOnce()));
         next = undefined;
+        if (fatal !== undefined) break;
         if (batch.length === 0) {
           if (stop.aborted) break;
           if (this.deps.processingIntervalMs > 0) await sleep(this.deps.processingIntervalMs, stop);
@@ -100,13 +103,18 @@ export class Pipeline {
         }
         const done: Promise<void> = this.processBatch(batch, hard).then((n) => {
           left += n;
-          inflight.delete(done);
-        });
+        }, (err) => {
+          fatal ??= err;
+        }).finally(() => inflight.delete(done));
         inflight.add(done);
+        if (fatal !== undefined) break;
         if (!stop.aborted) next = readOnce();
         if (inflight.size >= this.deps.writers) await Promise.race(inflight);
+        if (fatal !== undefined) break;
       }
       await Promise.all(inflight);
+      await next?.catch(() => {});
+      if (fatal !== undefined) throw fatal;
       return { leftPending: left };
     } finally {
       this.#running = false;
@@ -173,6 +181,8 @@ export class Pipeline {
       outcome = await retry(() => sink.write(readings, hard, { redelivered }), dbRetry);
       if (readings.length > 0) stats.writeSeconds.observe((now() - writeStarted) / 1000);
     } catch (err) {
+      // The table cannot keep its promise (no idempotency key): stop, leaving everything pending.
+      if (err instanceof SchemaError) throw err;
       // Not an outage, not a row's fault: keep everything pending; redelivery decides.
       for (const r of readings) this.#remember(entryKey({ stream: r.sourceStream, id: r.sourceId }), describe(err));
       return this.#leavePending(err, batch, "writing a batch failed");

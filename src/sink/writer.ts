@@ -11,9 +11,9 @@
  * same table with the same indexes.
  */
 import { entryKey, type Reading, type Sink, type WriteOptions, type WriteOutcome } from "../ports.ts";
-import { classify, describe } from "../errors.ts";
+import { classify, describe, SchemaError, sqlState } from "../errors.ts";
 import type { Sql } from "./client.ts";
-import { quoteTable, type TableName } from "./table.ts";
+import { quoteTable, tableLabel, type TableName } from "./table.ts";
 
 /** Writes readings into the configured table. */
 export class PostgresSink implements Sink {
@@ -22,7 +22,7 @@ export class PostgresSink implements Sink {
   readonly #statementSkippingLegacy: string;
   readonly #lookup: string;
 
-  constructor(private readonly sql: Sql, table: TableName) {
+  constructor(private readonly sql: Sql, private readonly table: TableName) {
     this.#lookup = `SELECT source_stream, source_id FROM ${quoteTable(table)} ` +
       `WHERE (source_stream, source_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))`;
     const t = quoteTable(table);
@@ -85,6 +85,13 @@ export class PostgresSink implements Sink {
       out.inserted += inserted;
       out.duplicates += readings.length - inserted;
     } catch (err) {
+      if (sqlState(err) === "42P10") {
+        throw new SchemaError(
+          `table ${tableLabel(this.table)} lost its unique index on (source_stream, source_id, "timestamp"): ` +
+            describe(err),
+          { cause: err },
+        );
+      }
       const kind = classify(err);
       if (kind === "transient") throw err;
       if (readings.length === 1) {
