@@ -96,6 +96,10 @@ const TRANSIENT_REDIS_CODES = new Set([
   "OOM",
   "MOVED",
   "ASK",
+  // Credentials or ACL permissions: an operator fixes them (as PostgreSQL's class 28), the data is not at fault.
+  "WRONGPASS",
+  "NOAUTH",
+  "NOPERM",
 ]);
 
 const TRANSIENT_MESSAGES = [
