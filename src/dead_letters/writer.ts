@@ -76,11 +76,10 @@ export class DeadLetterWriteError extends Error {
   constructor(readonly key: string, cause: unknown) {
     const code = redisErrorCode(cause);
     const text = (cause instanceof Error ? cause.message : String(cause)).replace(/ script: .*$/s, "");
-    super(
-      `cannot write to the dead-letter stream "${key}": ${text}` +
-        (code === "WRONGTYPE" ? ` (the key holds something else than a stream: rename or delete it)` : ""),
-      { cause },
-    );
+    const hint = code === "WRONGTYPE"
+      ? ` (${key} must be a stream and ${markerKey(key)} a sorted set: rename or delete the one that is not)`
+      : "";
+    super(`cannot write to the dead-letter stream "${key}": ${text}${hint}`, { cause });
   }
 }
 
