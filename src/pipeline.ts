@@ -228,6 +228,8 @@ export class Pipeline {
         // entries stay pending until it is fixed; the stored rows are acked.
         this.#deadLettersFail(err, letters.length);
         lettered = false;
+        // Redelivered past MAX_DELIVERIES meanwhile, each still says why it was rejected.
+        for (const l of letters) if (l.class !== "max_deliveries") this.#remember(entryKey(l.entry), l.reason);
       }
       await retry(() => this.deps.source.ack(stored), redisRetry);
       if (lettered) {

@@ -118,7 +118,10 @@ Deno.test("a dead-letter key of the wrong type: bad entries stay pending (logged
   await using world = await createWorld();
   await world.redis.set(world.deadLetterStream, "x");
   const stream = `${world.prefix}:d1:temp`;
-  await using svc = spawnService(["run"], world.env({ CLAIM_MIN_IDLE_MS: "300", BATCH_SIZE: "10" }));
+  await using svc = spawnService(
+    ["run"],
+    world.env({ CLAIM_MIN_IDLE_MS: "300", BATCH_SIZE: "10", MAX_DELIVERIES: "1" }),
+  );
   await svc.waitForLog(message("consuming"), 30_000);
   const m = mixed(40, 4);
   await addEntries(world.redis, stream, m.entries);
@@ -136,6 +139,10 @@ Deno.test("a dead-letter key of the wrong type: bad entries stay pending (logged
   await world.redis.del(world.deadLetterStream);
   await waitFor(async () => (await pendingCount(world.redis, stream, world.group)) === 0, 30_000, "nothing pending");
   assert.equal((await deadLetterIds(world)).size, m.bad, "each bad entry dead-lettered once");
+  for (const [, f] of await world.redis.xrange(world.deadLetterStream, "-", "+")) {
+    // Claimed again meanwhile, past MAX_DELIVERIES=1: the reason still says what was wrong with the entry.
+    assert.match(f[f.indexOf("error") + 1]!, /MAX_DELIVERIES=1\); last error: value/);
+  }
   assert.equal(await world.redis.xlen(world.deadLetterStream), m.bad);
   assert.equal(await stopService(svc), 0);
 });
