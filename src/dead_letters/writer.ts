@@ -21,6 +21,7 @@ import type { DeadLetter, DeadLetterSink } from "../ports.ts";
 import { isCluster, type RedisClient } from "../source/redis.ts";
 import { deadLetterFields } from "./format.ts";
 import { redisErrorCode } from "../errors.ts";
+import { keySlot } from "../source/slot.ts";
 
 /**
  * The sorted set marking entries already dead-lettered (members `<id> <stream>`,
@@ -86,12 +87,19 @@ export class DeadLetterWriteError extends Error {
 /** Writes dead letters and acknowledges their entries. */
 export class DeadLetterWriter implements DeadLetterSink {
   readonly #marks: string;
+  /**
+   * False only for a dead-letter stream whose name holds a `}` but no hash tag
+   * (`a{}b`, `x}y`), for which no other key shares its cluster slot: there, in
+   * a cluster, dead letters go without markers (as before they existed).
+   */
+  readonly #marksInSlot: boolean;
 
   constructor(
     private readonly redis: RedisClient,
     private readonly opts: { stream: string; group: string; maxLen: number; now?: () => number },
   ) {
     this.#marks = markerKey(opts.stream);
+    this.#marksInSlot = keySlot(this.#marks) === keySlot(opts.stream);
   }
 
   /**
@@ -156,16 +164,20 @@ export class DeadLetterWriter implements DeadLetterSink {
     const added = await Promise.all(
       letters.map(async (letter, i) => {
         if (!pending[i]) return false;
-        const result = await (cluster.eval(
-          ADD_MARKED,
-          2,
-          stream,
-          this.#marks,
-          String(maxLen),
-          markerMember(letter.entry),
-          String(now),
-          ...deadLetterFields(letter, now),
-        ) as Promise<unknown>).catch((err) => Promise.reject(this.#failure(err)));
+        const fields = deadLetterFields(letter, now);
+        const added = this.#marksInSlot
+          ? cluster.eval(
+            ADD_MARKED,
+            2,
+            stream,
+            this.#marks,
+            String(maxLen),
+            markerMember(letter.entry),
+            String(now),
+            ...fields,
+          )
+          : cluster.xadd(stream, ...(maxLen > 0 ? ["MAXLEN", "~", maxLen] as const : []), "*", ...fields).then(() => 1);
+        const result = await (added as Promise<unknown>).catch((err) => Promise.reject(this.#failure(err)));
         await cluster.xack(letter.entry.stream, group, letter.entry.id);
         return Number(result) === 1;
       }),
