@@ -23,6 +23,7 @@ import { sleep } from "./async/delay.ts";
 import type { Logger } from "./log.ts";
 import type { Outage } from "./ops/outage.ts";
 import type { Stats } from "./ops/stats.ts";
+import { FailureLatch } from "./ops/failure_latch.ts";
 
 /** Everything the loop needs, passed in. */
 export interface PipelineDeps {
@@ -50,10 +51,16 @@ export class Pipeline {
   #running = false;
   /** Last failure of entries kept pending, for the poison reason. */
   readonly #lastError = new Map<string, string>();
-  /** The dead-letter failure last logged, until dead letters work again. */
-  #deadLetterFailure: string | undefined;
+  /** A dead-letter failure, logged once (until it changes or dead letters work again). */
+  readonly #deadLetterFailure: FailureLatch;
 
-  constructor(private readonly deps: PipelineDeps) {}
+  constructor(private readonly deps: PipelineDeps) {
+    this.#deadLetterFailure = new FailureLatch(deps.log, {
+      failed: "cannot write dead letters; their entries stay pending (not acknowledged) until this is fixed, " +
+        "and this is logged again only when it changes",
+      recovered: "dead letters are written again",
+    });
+  }
 
   /** True while the loop runs. */
   get running(): boolean {
@@ -221,12 +228,13 @@ export class Pipeline {
       let added: boolean[] = [];
       try {
         added = await retry(() => this.deps.deadLetters.send(letters), redisRetry);
-        if (letters.length > 0) this.#deadLettersWork();
+        if (letters.length > 0) this.#deadLetterFailure.ok();
       } catch (err) {
         if (err instanceof RetryAbortedError) throw err;
         // Not an outage (a dead-letter key of the wrong type, say): those
         // entries stay pending until it is fixed; the stored rows are acked.
-        this.#deadLettersFail(err, letters.length);
+        stats.errors++;
+        this.#deadLetterFailure.failed(err, { entries: letters.length });
         lettered = false;
         // Redelivered past MAX_DELIVERIES meanwhile, each still says why it was rejected.
         for (const l of letters) if (l.class !== "max_deliveries") this.#remember(entryKey(l.entry), l.reason);
@@ -275,25 +283,6 @@ export class Pipeline {
       entries: batch.length,
     });
     return 0;
-  }
-
-  /** Logs a dead-letter failure once (until it changes or dead letters work again). */
-  #deadLettersFail(err: unknown, entries: number): void {
-    this.deps.stats.errors++;
-    const error = describe(err);
-    if (this.#deadLetterFailure === error) return;
-    this.#deadLetterFailure = error;
-    this.deps.log.error(
-      "cannot write dead letters; their entries stay pending (not acknowledged) until this is fixed, " +
-        "and this is logged again only when it changes",
-      { error, entries },
-    );
-  }
-
-  #deadLettersWork(): void {
-    if (this.#deadLetterFailure === undefined) return;
-    this.#deadLetterFailure = undefined;
-    this.deps.log.info("dead letters are written again");
   }
 
   /** Retry transient failures of one dependency until `hard` aborts, tracking its outage. */
