@@ -6,7 +6,7 @@
 import type { Config } from "./config/load.ts";
 import { redactedConfig } from "./config/redact.ts";
 import { type Logger, logger } from "./log.ts";
-import { classify, describe, MigrationError } from "./errors.ts";
+import { classify, describe, MigrationError, SchemaError } from "./errors.ts";
 import { retry, RetryAbortedError } from "./retry.ts";
 import { sleep } from "./async/delay.ts";
 import { Pipeline } from "./pipeline.ts";
@@ -21,6 +21,7 @@ import { metricRulesOf, readEntry } from "./decode/read_entry.ts";
 import type { Reading } from "./ports.ts";
 import { tableLabel } from "./sink/table.ts";
 import { prepareTable } from "./sink/migrations/prepare.ts";
+import { checkIdempotencyKey } from "./sink/schema_check.ts";
 import { Outage } from "./ops/outage.ts";
 import { Stats, StatsReporter } from "./ops/stats.ts";
 import { LagMonitor } from "./ops/lag.ts";
@@ -207,6 +208,22 @@ function build(config: Config, log: Logger, stack: AsyncDisposableStack): App {
     } else log.info("table checked: it has what db-writer needs; left as it is", { table: tableLabel(config.table) });
   };
 
+  /**
+   * Waits out outages; throws a {@link SchemaError} when the table lacks its
+   * idempotency index (the telemetry layout's key is checked by prepareTable).
+   */
+  const checkSchema = async (stop: AbortSignal): Promise<void> => {
+    if (config.tableLayout !== "readings") return;
+    await retry(() => checkIdempotencyKey(sql, config.table), {
+      initialMs: config.retryInitialMs,
+      maxMs: config.retryMaxMs,
+      signal: stop,
+      shouldRetry: (err) => classify(err) === "transient",
+      onFailure: (err) => dbOutage.failed(err),
+      onSuccess: () => dbOutage.ok(),
+    });
+  };
+
   return {
     async run(stop, hard) {
       log.info("starting db-writer", { version: VERSION, config: redactedConfig(config) });
@@ -225,6 +242,8 @@ function build(config: Config, log: Logger, stack: AsyncDisposableStack): App {
       try {
         if (config.migrateOnStart || config.tableLayout !== "readings") await migrate(stop);
         if (stop.aborted) return 0;
+        await checkSchema(stop);
+        if (stop.aborted) return 0;
         log.info("consuming", {
           patterns: config.streamPatterns,
           group: config.consumerGroup,
@@ -236,6 +255,12 @@ function build(config: Config, log: Logger, stack: AsyncDisposableStack): App {
         return 1;
       } catch (err) {
         if (err instanceof RetryAbortedError) return 0;
+        if (err instanceof SchemaError) {
+          log.error(`cannot write: ${err.message}; stopping, every entry not stored stays pending`, {
+            table: tableLabel(config.table),
+          });
+          return 1;
+        }
         log.error(err instanceof MigrationError ? "migration failed" : "stopped by an unexpected error", {
           error: describe(err),
         });

@@ -22,6 +22,14 @@ export class MigrationError extends Error {
   override name = "MigrationError";
 }
 
+/**
+ * The table cannot be written as promised (its idempotency index is missing):
+ * an operator must fix it; the service stops (exit 1) instead of retrying.
+ */
+export class SchemaError extends Error {
+  override name = "SchemaError";
+}
+
 /** Redis cannot be reached or has no usable node yet (a cluster still forming, say): always transient. */
 export class RedisUnavailableError extends Error {
   override name = "RedisUnavailableError";
@@ -88,6 +96,10 @@ const TRANSIENT_REDIS_CODES = new Set([
   "OOM",
   "MOVED",
   "ASK",
+  // Credentials or ACL permissions: an operator fixes them (as PostgreSQL's class 28), the data is not at fault.
+  "WRONGPASS",
+  "NOAUTH",
+  "NOPERM",
 ]);
 
 const TRANSIENT_MESSAGES = [
@@ -147,7 +159,10 @@ export function sqlState(err: unknown): string | undefined {
 export function classify(err: unknown, depth = 0): FailureKind {
   const p = props(err);
   const state = sqlState(err);
+  if (p.name === "SchemaError") return "unknown";
   if (state) {
+    // No unique index matches ON CONFLICT: the idempotency key is gone, which no retry repairs.
+    if (state === "42P10") return "unknown";
     const cls = state.slice(0, 2);
     if (TRANSIENT_SQLSTATE_CLASSES.has(cls)) return "transient";
     if (DATA_SQLSTATE_CLASSES.has(cls)) return "data";

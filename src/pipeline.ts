@@ -18,12 +18,13 @@ import {
 } from "./ports.ts";
 import { decode } from "./decode/decode.ts";
 import type { DecodeLimits } from "./decode/limits.ts";
-import { classify, describe } from "./errors.ts";
+import { classify, describe, SchemaError } from "./errors.ts";
 import { backoffDelay, type BackoffOptions, retry, RetryAbortedError } from "./retry.ts";
 import { sleep } from "./async/delay.ts";
 import type { Logger } from "./log.ts";
 import type { Outage } from "./ops/outage.ts";
 import type { Stats } from "./ops/stats.ts";
+import { FailureLatch } from "./ops/failure_latch.ts";
 
 /** Everything the loop needs, passed in. */
 export interface PipelineDeps {
@@ -53,8 +54,16 @@ export class Pipeline {
   #running = false;
   /** Last failure of entries kept pending, for the poison reason. */
   readonly #lastError = new Map<string, string>();
+  /** A dead-letter failure, logged once (until it changes or dead letters work again). */
+  readonly #deadLetterFailure: FailureLatch;
 
-  constructor(private readonly deps: PipelineDeps) {}
+  constructor(private readonly deps: PipelineDeps) {
+    this.#deadLetterFailure = new FailureLatch(deps.log, {
+      failed: "cannot write dead letters; their entries stay pending (not acknowledged) until this is fixed, " +
+        "and this is logged again only when it changes",
+      recovered: "dead letters are written again",
+    });
+  }
 
   /** True while the loop runs. */
   get running(): boolean {
@@ -91,9 +100,12 @@ export class Pipeline {
       let next: Promise<Delivery[]> | undefined;
       const inflight = new Set<Promise<void>>();
       let left = 0;
+      /** An error no batch may go on after (the table lost its idempotency key). */
+      let fatal: unknown;
       while (true) {
         const batch = await (next ?? (stop.aborted ? Promise.resolve([]) : readOnce()));
         next = undefined;
+        if (fatal !== undefined) break;
         if (batch.length === 0) {
           if (stop.aborted) break;
           if (this.deps.processingIntervalMs > 0) await sleep(this.deps.processingIntervalMs, stop);
@@ -101,13 +113,18 @@ export class Pipeline {
         }
         const done: Promise<void> = this.processBatch(batch, hard).then((n) => {
           left += n;
-          inflight.delete(done);
-        });
+        }, (err) => {
+          fatal ??= err;
+        }).finally(() => inflight.delete(done));
         inflight.add(done);
+        if (fatal !== undefined) break;
         if (!stop.aborted) next = readOnce();
         if (inflight.size >= this.deps.writers) await Promise.race(inflight);
+        if (fatal !== undefined) break;
       }
       await Promise.all(inflight);
+      await next?.catch(() => {});
+      if (fatal !== undefined) throw fatal;
       return { leftPending: left };
     } finally {
       this.#running = false;
@@ -175,6 +192,8 @@ export class Pipeline {
       outcome = await retry(() => sink.write(readings, hard, { redelivered }), dbRetry);
       if (readings.length > 0) stats.writeSeconds.observe((now() - writeStarted) / 1000);
     } catch (err) {
+      // The table cannot keep its promise (no idempotency key): stop, leaving everything pending.
+      if (err instanceof SchemaError) throw err;
       // Not an outage, not a row's fault: keep everything pending; redelivery decides.
       for (const r of readings) this.#remember(entryKey({ stream: r.sourceStream, id: r.sourceId }), describe(err));
       return this.#leavePending(err, batch, "writing a batch failed");
@@ -208,11 +227,27 @@ export class Pipeline {
     }
 
     const redisRetry = this.#retryOptions(redisOutage, hard);
+    let lettered = letters.length > 0;
     try {
-      const added = await retry(() => this.deps.deadLetters.send(letters), redisRetry);
+      let added: boolean[] = [];
+      try {
+        added = await retry(() => this.deps.deadLetters.send(letters), redisRetry);
+        if (letters.length > 0) this.#deadLetterFailure.ok();
+      } catch (err) {
+        if (err instanceof RetryAbortedError) throw err;
+        // Not an outage (a dead-letter key of the wrong type, say): those
+        // entries stay pending until it is fixed; the stored rows are acked.
+        stats.errors++;
+        this.#deadLetterFailure.failed(err, { entries: letters.length });
+        lettered = false;
+        // Redelivered past MAX_DELIVERIES meanwhile, each still says why it was rejected.
+        for (const l of letters) if (l.class !== "max_deliveries") this.#remember(entryKey(l.entry), l.reason);
+      }
       await retry(() => this.deps.source.ack(stored), redisRetry);
-      stats.countDeadLetters(letters.map((l) => l.class), added);
-      for (const l of letters) this.#lastError.delete(entryKey(l.entry));
+      if (lettered) {
+        stats.countDeadLetters(letters.map((l) => l.class), added);
+        for (const l of letters) this.#lastError.delete(entryKey(l.entry));
+      }
     } catch (err) {
       return this.#leavePending(err, batch, "dead-lettering or acknowledging failed");
     }
@@ -222,7 +257,7 @@ export class Pipeline {
     stats.batches++;
     stats.batchSizes.observe(batch.length);
     stats.lastBatchMs = now() - started;
-    if (letters.length > 0) {
+    if (lettered) {
       log.warn("entries dead-lettered", {
         count: letters.length,
         first_reason: letters[0]!.reason,

@@ -123,6 +123,11 @@ export interface DeadLetter extends Rejection {
 
 /** Where dead letters go. */
 export interface DeadLetterSink {
-  /** Dead-letters and acks each entry atomically; returns, per letter, whether it was new. */
+  /**
+   * Dead-letters and acks each entry atomically, the ack only once its dead
+   * letter is written; returns, per letter, whether it was new (false: no
+   * longer pending, or dead-lettered before). Throws when a dead letter cannot
+   * be written: its entry is then left pending.
+   */
   send(letters: readonly DeadLetter[]): Promise<boolean[]>;
 }

@@ -1,5 +1,5 @@
 /**
- * SIGINT/SIGTERM → AbortSignal. A second signal exits at once, but copies of
+ * SIGINT/SIGTERM/SIGHUP → AbortSignal. A second signal exits at once, but copies of
  * one signal that arrive together (a terminal's Ctrl-C reaches both
  * `deno task` and the service, and `deno task` forwards it too) count as one.
  */
@@ -21,13 +21,14 @@ export class SignalLatch {
   }
 }
 
-/** Wires SIGINT and SIGTERM to `controller`; returns a function that unwires them. */
+/** Wires SIGINT, SIGTERM and SIGHUP to `controller`; returns a function that unwires them. */
 export function onShutdownSignals(
   controller: AbortController,
   opts: { onHardExit: (signal: string) => void; onShutdown?: (signal: string) => void; windowMs?: number },
 ): () => void {
   const latch = new SignalLatch(opts.windowMs ?? 1000);
-  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
+  // SIGHUP (the terminal closed, or `kill -HUP`) drains too: its default action would exit at once.
+  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM", "SIGHUP"];
   const handlers = signals.map((sig) => {
     const handler = () => {
       const action = latch.receive();

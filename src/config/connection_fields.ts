@@ -7,6 +7,19 @@ import type { RedisNode, RedisSettings } from "../source/redis.ts";
 import type { TableName } from "../sink/table.ts";
 import { type Field, field, type Invalid, invalid } from "./fields.ts";
 
+const BAD_ESCAPE =
+  "a URL whose %-escapes are valid: each % followed by two hex digits, together UTF-8 (write a literal % as %25)";
+
+/** False when some `%` of `v` does not start a valid escape, which a client would fail on (a URIError) later. */
+function validEscapes(v: string): boolean {
+  try {
+    decodeURIComponent(v);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** A `redis://` or `rediss://` URL, read into connection settings. */
 export function redisUrl(): Field<RedisSettings | undefined> {
   return field("a redis:// or rediss:// URL", "", undefined, (v) => {
@@ -16,6 +29,7 @@ export function redisUrl(): Field<RedisSettings | undefined> {
     } catch {
       return invalid("a URL like redis://[:password@]host:port/db or rediss://…");
     }
+    if (!validEscapes(v)) return invalid(BAD_ESCAPE);
     if (u.protocol !== "redis:" && u.protocol !== "rediss:") return invalid("a redis:// or rediss:// URL");
     const path = u.pathname.replace(/^\//, "");
     const db = path === "" ? 0 : Number(path);
@@ -61,6 +75,7 @@ export function databaseUrl(def: string): Field<string> {
     } catch {
       return invalid("a URL like postgres://user:password@host:5432/dbname");
     }
+    if (!validEscapes(s)) return invalid(BAD_ESCAPE);
     const problems = databaseSslProblems(u);
     return problems.length > 0 ? invalid(...problems) : s;
   };

@@ -39,7 +39,9 @@ function field(fields: Readonly<Record<string, string>>, ...names: string[]): st
   return undefined;
 }
 
-function checkName(label: string, value: string | undefined, missing: string): string | Reject {
+function checkName(label: string, raw: string | undefined, missing: string): string | Reject {
+  // Surrounding white space is dropped, as from values and timestamps.
+  const value = raw?.trim();
   if (value === undefined || value === "") return new Reject(missing, "missing_field");
   // Counted in code points, as PostgreSQL counts characters; a string no
   // longer than the limit in UTF-16 units cannot be longer in code points.

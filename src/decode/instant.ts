@@ -23,13 +23,31 @@ export function parseInstant(input: string): string | undefined {
   const [, y, mo, d, h, mi, s = "00", frac, z, sign, oh, om = "00"] = m;
   const year = Number(y), month = Number(mo), day = Number(d);
   if (year < 1 || month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month)) return undefined;
-  if (Number(h) > 23 || Number(mi) > 59 || Number(s) > 59) return undefined;
+  if (Number(h) > 23 || Number(mi) > 59 || Number(s) > 60) return undefined;
   let offset = "+00:00";
   if (!z && sign) {
     if (Number(oh) > 15 || Number(om) > 59) return undefined;
     offset = `${sign}${oh}:${om}`;
   }
+  if (Number(s) === 60) {
+    const offsetMinutes = sign ? (sign === "-" ? -1 : 1) * (Number(oh) * 60 + Number(om)) : 0;
+    if (!isLeapSecond(Number(h), Number(mi), offsetMinutes)) return undefined;
+    return `${y}-${mo}-${d}T${h}:${mi}:${LEAP_SECOND_STORED}${offset}`;
+  }
   return `${y}-${mo}-${d}T${h}:${mi}:${s}${frac ? `.${frac}` : ""}${offset}`;
+}
+
+/**
+ * A leap second (`23:59:60Z`, valid ISO 8601) is stored as the last
+ * microsecond before the next minute, `23:59:59.999999`: it stays in its
+ * minute and day, before every reading of the next second (timestamptz has
+ * no 61st second). Its fraction, if any, is dropped.
+ */
+const LEAP_SECOND_STORED = "59.999999";
+
+/** True when second 60 of `hour:minute` (local, at `offsetMinutes` from UTC) is 23:59:60 UTC. */
+function isLeapSecond(hour: number, minute: number, offsetMinutes: number): boolean {
+  return (((hour * 60 + minute - offsetMinutes) % 1440) + 1440) % 1440 === 1439;
 }
 
 /** The two-digit number at `i`, or -1 when those are not two digits. */
@@ -61,6 +79,7 @@ function parseCommonInstant(s: string): string | undefined | null {
     if (digits < 1 || digits > 9) return null;
   }
   let withOffset: string;
+  let offsetMinutes = 0;
   if (i === n) withOffset = `${s}+00:00`;
   else if (i === n - 1 && s.charCodeAt(i) === 90) withOffset = `${s.slice(0, i)}+00:00`;
   else if (i === n - 6 && (s.charCodeAt(i) === 43 || s.charCodeAt(i) === 45) && s.charCodeAt(i + 3) === 58) {
@@ -68,9 +87,14 @@ function parseCommonInstant(s: string): string | undefined | null {
     if (oh < 0 || om < 0) return null;
     if (oh > 15 || om > 59) return undefined;
     withOffset = s;
+    offsetMinutes = (s.charCodeAt(i) === 45 ? -1 : 1) * (oh * 60 + om);
   } else return null;
   const year = century * 100 + yy;
   if (year < 1 || month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month)) return undefined;
-  if (hour > 23 || minute > 59 || second > 59) return undefined;
+  if (hour > 23 || minute > 59 || second > 60) return undefined;
+  if (second === 60) {
+    if (!isLeapSecond(hour, minute, offsetMinutes)) return undefined;
+    return `${s.slice(0, 17)}${LEAP_SECOND_STORED}${withOffset.slice(i)}`;
+  }
   return withOffset;
 }

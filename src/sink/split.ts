@@ -4,7 +4,7 @@
  * each offending row is alone.
  */
 import type { Reading, ReasonClass } from "../ports.ts";
-import { classify, describe } from "../errors.ts";
+import { classify, describe, SchemaError, sqlState } from "../errors.ts";
 
 /** What became of a batch, filled in as it is written. */
 export interface Tally {
@@ -29,7 +29,8 @@ const refused: Explain = (_r, err) => ({ reason: `database refused the row: ${de
  * those already stored); on a data error splits the batch until the
  * offending row is alone, which is then rejected (data) or deferred (neither
  * data nor outage).
- * @throws the driver's error when the failure is transient (retry the batch).
+ * @throws the driver's error when the failure is transient (retry the batch)
+ *   or the table has no unique index for ON CONFLICT (42P10).
  */
 export async function writeOrSplit(
   insert: (readings: readonly Reading[]) => Promise<number>,
@@ -43,7 +44,8 @@ export async function writeOrSplit(
     out.duplicates += readings.length - inserted;
   } catch (err) {
     const kind = classify(err);
-    if (kind === "transient") throw err;
+    // No unique index for ON CONFLICT (42P10) is the table's fault, not a row's.
+    if (kind === "transient" || sqlState(err) === "42P10") throw err;
     if (readings.length === 1) {
       const reading = readings[0]!;
       if (kind === "data") out.rejected.push({ reading, ...explain(reading, err) });
@@ -54,4 +56,16 @@ export async function writeOrSplit(
     await writeOrSplit(insert, readings.slice(0, mid), out, explain);
     await writeOrSplit(insert, readings.slice(mid), out, explain);
   }
+}
+
+/**
+ * A catch handler for {@link writeOrSplit}: a missing unique index (42P10)
+ * becomes a {@link SchemaError} naming the table and the key it needs (the
+ * service stops instead of retrying forever); anything else is rethrown.
+ */
+export function lostUniqueIndex(table: string, key: string): (err: unknown) => never {
+  return (err) => {
+    if (sqlState(err) !== "42P10") throw err;
+    throw new SchemaError(`table ${table} lost its unique index on (${key}): ${describe(err)}`, { cause: err });
+  };
 }

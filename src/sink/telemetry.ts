@@ -13,8 +13,8 @@ import { entryKey, type Reading, type Sink, type StreamEntry, type WriteOptions,
 import { classify, describe, sqlState } from "../errors.ts";
 import type { Sql } from "./client.ts";
 import { copyEscape, copyIn } from "./copy.ts";
-import { type Explain, tally, writeOrSplit } from "./split.ts";
-import { quoteTable, type TableName } from "./table.ts";
+import { type Explain, lostUniqueIndex, tally, writeOrSplit } from "./split.ts";
+import { quoteTable, tableLabel, type TableName } from "./table.ts";
 
 /** SQLSTATE of a foreign key violation: here, a device missing from `devices`. */
 const FOREIGN_KEY_VIOLATION = "23503";
@@ -24,6 +24,7 @@ export class TelemetrySink implements Sink {
   readonly #copy: string;
   readonly #insert: string;
   readonly #lookup: string;
+  readonly #label: string;
 
   /**
    * @param read turns a stream entry into its reading (decode and metric
@@ -35,6 +36,7 @@ export class TelemetrySink implements Sink {
     private readonly read: (entry: StreamEntry) => Reading | undefined,
   ) {
     const t = quoteTable(table);
+    this.#label = tableLabel(table);
     this.#copy = `COPY ${t} ("time", device_id, metric, value, unit) FROM STDIN`;
     this.#insert = `INSERT INTO ${t} ("time", device_id, metric, value, unit) ` +
       `SELECT * FROM unnest($1::text[]::timestamptz[], $2::text[], $3::text[], $4::float8[], $5::text[]) ` +
@@ -58,7 +60,8 @@ export class TelemetrySink implements Sink {
         if (classify(err) === "transient") throw err;
       }
     }
-    await writeOrSplit((rs) => this.#insertRows(rs, signal), readings, outcome, unknownDevice);
+    await writeOrSplit((rs) => this.#insertRows(rs, signal), readings, outcome, unknownDevice)
+      .catch(lostUniqueIndex(this.#label, '"time", device_id, metric'));
     return outcome;
   }
 

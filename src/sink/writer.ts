@@ -13,9 +13,9 @@
 import { entryKey, type Reading, type Sink, type WriteOptions, type WriteOutcome } from "../ports.ts";
 import { classify } from "../errors.ts";
 import { copyEscape, copyIn } from "./copy.ts";
-import { tally, writeOrSplit } from "./split.ts";
+import { lostUniqueIndex, tally, writeOrSplit } from "./split.ts";
 import type { Sql } from "./client.ts";
-import { quoteTable, type TableName } from "./table.ts";
+import { quoteTable, tableLabel, type TableName } from "./table.ts";
 
 /** Writes readings into the configured table. */
 export class PostgresSink implements Sink {
@@ -24,7 +24,7 @@ export class PostgresSink implements Sink {
   readonly #statementSkippingLegacy: string;
   readonly #lookup: string;
 
-  constructor(private readonly sql: Sql, table: TableName) {
+  constructor(private readonly sql: Sql, private readonly table: TableName) {
     this.#lookup = `SELECT source_stream, source_id FROM ${quoteTable(table)} ` +
       `WHERE (source_stream, source_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))`;
     const t = quoteTable(table);
@@ -55,7 +55,8 @@ export class PostgresSink implements Sink {
         if (classify(err) === "transient") throw err;
       }
     }
-    await writeOrSplit((rs) => this.#insert(statement, rs, signal), readings, outcome);
+    await writeOrSplit((rs) => this.#insert(statement, rs, signal), readings, outcome)
+      .catch(lostUniqueIndex(tableLabel(this.table), 'source_stream, source_id, "timestamp"'));
     return outcome;
   }
 

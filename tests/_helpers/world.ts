@@ -94,12 +94,15 @@ export async function createWorld(): Promise<World> {
       };
     },
     async [Symbol.asyncDispose]() {
-      let cursor = "0";
-      do {
-        const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 1000);
-        cursor = next;
-        if (keys.length > 0) await redis.del(...keys);
-      } while (cursor !== "0");
+      // The world's keys, and the markers of its dead-letter streams (`{<stream>}:dead-lettered`).
+      for (const pattern of [`${prefix}*`, `{${prefix}*`]) {
+        let cursor = "0";
+        do {
+          const [next, keys] = await redis.scan(cursor, "MATCH", pattern, "COUNT", 1000);
+          cursor = next;
+          if (keys.length > 0) await redis.del(...keys);
+        } while (cursor !== "0");
+      }
       await sql.unsafe(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
       await sql.end({ timeout: 5 });
       await redis.quit().catch(() => redis.disconnect());

@@ -229,6 +229,25 @@ Deno.test({
         [false],
         "an entry of a deleted stream is not dead-lettered, and no error",
       );
+      // The group deleted and re-created from 0: both entries read again, acked, not dead-lettered twice.
+      await cluster.client.xgroup("DESTROY", stream, "g");
+      await cluster.client.xgroup("CREATE", stream, "g", "0");
+      await cluster.client.xreadgroup("GROUP", "g", "me", "COUNT", 10, "STREAMS", stream, ">");
+      assert.deepEqual(await writer.send(letters.slice(0, 2)), [false, false], "marked: only acknowledged");
+      await cluster.client.xack(stream, "g", ids[2]!);
+      // A dead-letter key of the wrong type: the entry stays pending, the error names the key.
+      const [wrongId] = await add(cluster.client, stream, [badFields(3)]);
+      await cluster.client.xreadgroup("GROUP", "g", "me", "COUNT", 10, "STREAMS", stream, ">");
+      const wrongKey = `${prefix}_string`;
+      await cluster.client.set(wrongKey, "x");
+      const wrong = new DeadLetterWriter(redis, { stream: wrongKey, group: "g", maxLen: 0 });
+      await assert.rejects(
+        wrong.send([{ entry: { stream, id: wrongId!, fields: badFields(3) }, reason: "bad", class: "other" }]),
+        new RegExp(`"${wrongKey}": WRONGTYPE`),
+      );
+      assert.equal(await pendingTotal(cluster.client, [stream], "g"), 1, "left pending, not acked");
+      await cluster.client.xack(stream, "g", wrongId!);
+      await cluster.client.xdel(stream, wrongId!);
 
       const onNode = await deadOwner.redis.xrange(deadStream, "-", "+");
       assert.deepEqual(

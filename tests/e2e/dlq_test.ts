@@ -248,12 +248,15 @@ Deno.test("dlq purge deletes the given dead letters, or all of them", async (t) 
     assert.match(r.stderr, /no such dead letter/);
   });
 
+  const marks = `{${world.deadLetterStream}}:dead-lettered`;
   await t.step("--all", async () => {
     await seedDeadLetters(world);
+    await world.redis.zadd(marks, 1, "1-0 s");
     const r = await runCli(["dlq", "purge", "--all", "--yes"], world.env());
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout.trim(), "purged 3");
     assert.equal(await world.redis.xlen(world.deadLetterStream), 0);
+    assert.equal(await world.redis.exists(marks), 0, "the markers go with the letters");
   });
 
   await t.step("--before TIME deletes only older dead letters", async () => {
@@ -261,10 +264,12 @@ Deno.test("dlq purge deletes the given dead letters, or all of them", async (t) 
     await world.redis.xadd(world.deadLetterStream, "1000000000000-0", "error", "old");
     await world.redis.xadd(world.deadLetterStream, "1100000000000-0", "error", "older than the cut");
     const recent = await world.redis.xadd(world.deadLetterStream, "*", "error", "new");
+    await world.redis.zadd(marks, 1000000000000, "1-0 s", 1100000000000, "2-0 s", Date.now(), "3-0 s");
     let r = await runCli(["dlq", "purge", "--before", "2005-01-01", "--yes"], world.env());
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout.trim(), "purged 2");
     assert.deepEqual((await streamEntries(world, world.deadLetterStream)).map((e) => e.id), [recent]);
+    assert.deepEqual(await world.redis.zrange(marks, 0, -1), ["3-0 s"], "older markers purged too");
     r = await runCli(["dlq", "purge", "--before", "1h", "--yes"], world.env());
     assert.equal(r.stdout.trim(), "purged 0", "the recent one is younger than an hour");
     r = await runCli(["dlq", "purge", "--before", "last tuesday", "--yes"], world.env());

@@ -71,6 +71,33 @@ Deno.test("config errors never print a password", async (t) => {
   }
 });
 
+Deno.test("malformed percent-encoding in any URL setting: exit 2 naming the setting, password masked", async (t) => {
+  const secret = "Sup3rS3cretPw";
+  const cases: [string, Record<string, string>][] = [
+    ["REDIS_URL password", { REDIS_URL: `redis://:${secret}%zz@127.0.0.1:6379/0` }],
+    ["REDIS_URL user", { REDIS_URL: `redis://u%zz:${secret}@127.0.0.1:6379/0` }],
+    ["REDIS_URL password, not UTF-8", { REDIS_URL: `redis://:${secret}%ff@127.0.0.1:6379/0` }],
+    ["DATABASE_URL password", { DATABASE_URL: `postgres://postgres:${secret}%zz@127.0.0.1:5432/postgres` }],
+    ["DATABASE_URL user", { DATABASE_URL: `postgres://p%zz:${secret}@127.0.0.1:5432/postgres` }],
+    ["DATABASE_URL database", { DATABASE_URL: `postgres://postgres:${secret}@127.0.0.1:5432/p%zz` }],
+    ["DATABASE_URL parameter", { DATABASE_URL: `postgres://postgres:${secret}@127.0.0.1:5432/postgres?x=%zz` }],
+  ];
+  for (const command of [["run"], ["health"], ["dlq", "list"], ["migrate", "status"]]) {
+    for (const [name, env] of cases) {
+      await t.step(`${command.join(" ")}: ${name}`, async () => {
+        const out = await runCli(command, { ...base, ...env });
+        assert.equal(out.code, 2, out.stderr);
+        const variable = Object.keys(env)[0]!;
+        const line = problemLines(out.stderr).find((l) => l.startsWith(`${variable}:`));
+        assert.ok(line, out.stderr);
+        assert.match(line, /%-escape/);
+        assert.doesNotMatch(out.stderr, /URIError/);
+        assert.ok(!(out.stdout + out.stderr).includes(secret), `the password leaked:\n${out.stderr}`);
+      });
+    }
+  }
+});
+
 Deno.test("a running service never prints the passwords of its URLs", async () => {
   await using world = await createWorld();
   const secret = "Sup3rS3cretPw";

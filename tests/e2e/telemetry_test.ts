@@ -59,7 +59,8 @@ Deno.test("telemetry layout: takeover of the iotDashboard's tables", async () =>
   assert.deepEqual(rows.map((r) => [r.device_id, r.metric, r.value, r.unit]), [
     ["dev-1", "humidity", 40, "RH%"],
     ["dev-1", "temperature", 21.5, "°C"],
-    ["dev-2", " Temp ", 19.25, "°C"],
+    // surrounding spaces trimmed (as values, times and device ids are); the case is kept
+    ["dev-2", "Temp", 19.25, "°C"],
     ["dev-2", "co2", 650, "ppm"],
     ["dev-1", "wind_speed", 3.5, null],
   ]);

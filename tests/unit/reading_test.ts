@@ -191,6 +191,19 @@ Deno.test("decode accepts good entries of both shapes", async (t) => {
       },
     },
     {
+      name: "device_id and sensor_type with surrounding white space are trimmed, as values and timestamps are",
+      stream: "mqtt:ingestion",
+      fields: { device_id: "  esp32 \t", metric: " temperature ", value: " 2 ", timestamp: ` ${TS} ` },
+      want: {
+        time: TS_CANON,
+        deviceId: "esp32",
+        sensorType: "temperature",
+        value: 2,
+        metadata: null,
+        sourceStream: "mqtt:ingestion",
+      },
+    },
+    {
       name: "value with surrounding spaces, leading '+', trailing '.', leading '.'",
       stream: "mqtt_stream:d:s",
       fields: { value: "  +7.  ", timestamp: TS },
@@ -477,6 +490,17 @@ Deno.test("parseInstant", async (t) => {
     ["2026-11-28T24:00:00", undefined],
     ["2026-11-28T10:60:00", undefined],
     ["2026-11-28T10:00:60", undefined],
+    // a leap second (23:59:60 UTC) is stored as the last microsecond of its minute, fraction dropped
+    ["2016-12-31T23:59:60Z", "2016-12-31T23:59:59.999999+00:00"],
+    ["2016-12-31T23:59:60.5Z", "2016-12-31T23:59:59.999999+00:00"],
+    ["2016-12-31T23:59:60", "2016-12-31T23:59:59.999999+00:00"],
+    ["2016-12-31 23:59:60.25", "2016-12-31T23:59:59.999999+00:00"],
+    ["2017-01-01T00:59:60+01:00", "2017-01-01T00:59:59.999999+01:00"],
+    ["2016-12-31T18:29:60-05:30", "2016-12-31T18:29:59.999999-05:30"],
+    ["2016-12-31T18:29:60-0530", "2016-12-31T18:29:59.999999-05:30"],
+    ["2016-12-31T23:59:60+01:00", undefined],
+    ["2016-12-31T23:58:60Z", undefined],
+    ["2016-12-31T23:59:61Z", undefined],
     ["2026-11-28T10:00:00+16:00", undefined],
     ["2026-11-28T10:00:00+01:60", undefined],
     // not instants at all

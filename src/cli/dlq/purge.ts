@@ -6,6 +6,7 @@ import { UsageError } from "../../errors.ts";
 import { printError, printLine } from "../../log.ts";
 import type { RedisClient } from "../../source/redis.ts";
 import { idFlags, parseFlags } from "../args.ts";
+import { markerKey } from "../../dead_letters/writer.ts";
 
 /** Asks a yes/no question; undefined when nobody can answer (stdin is not a terminal). */
 export type Confirm = (question: string) => boolean | undefined;
@@ -101,11 +102,14 @@ export function parsePurge(
     if (v.all === true) {
       // XTRIM counts exactly what it removes and keeps the key and its last id.
       printLine(`purged ${await redis.xtrim(stream, "MAXLEN", 0)}`);
+      // The markers of what was dead-lettered go with the letters (they are scored by when it was).
+      await redis.del(markerKey(stream));
       return 0;
     }
     if (before !== undefined) {
       // Entry ids start with the time the letter was written: MINID drops every older one.
       printLine(`purged ${await redis.xtrim(stream, "MINID", before)}`);
+      await redis.zremrangebyscore(markerKey(stream), "-inf", `(${before}`);
       return 0;
     }
     const pipe = redis.pipeline();

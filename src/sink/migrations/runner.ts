@@ -8,7 +8,7 @@
 import { MigrationError } from "../../errors.ts";
 import type { Logger } from "../../log.ts";
 import type { Sql } from "../client.ts";
-import { quoteTable, tableLabel, type TableName } from "../table.ts";
+import { indexName, quoteTable, tableLabel, type TableName } from "../table.ts";
 import type { Migration } from "./files.ts";
 import {
   applyTimescalePolicies,
@@ -62,7 +62,7 @@ export class Migrator {
   /** Renders `{{table}}`, `{{schema_prefix}}` and `{{index:suffix}}` placeholders. */
   render(text: string): string {
     return text.replace(/\{\{([a-z_]+)(?::([a-z_]+))?\}\}/g, (all, key: string, arg?: string) => {
-      if (key === "index" && arg) return `"${`${this.opts.table.name}_${arg}`.slice(0, 63)}"`;
+      if (key === "index" && arg) return `"${indexName(this.opts.table, arg)}"`;
       const v = this.#vars[key];
       if (v === undefined) throw new MigrationError(`unknown placeholder ${all} in a migration`);
       return v;
