@@ -102,9 +102,9 @@ export function oneOf<T extends string>(def: T, values: readonly T[], aliases: R
   });
 }
 
-/** A log level; `WARN` is an alias of `WARNING`. */
+/** A log level; `WARN` is an alias of `WARNING`, and Python's `CRITICAL` (the iotDashboard writer's) of `ERROR`. */
 export function logLevel(): Field<LogLevel> {
-  return oneOf<LogLevel>("info", ["debug", "info", "warning", "error"], { warn: "warning" });
+  return oneOf<LogLevel>("info", ["debug", "info", "warning", "error"], { warn: "warning", critical: "error" });
 }
 
 /** A name without spaces, at most 200 characters (consumer group, stream key). */

@@ -11,6 +11,7 @@ import type { z } from "zod";
 import type { Setting } from "./setting.ts";
 import { REDIS } from "./settings/redis.ts";
 import { DATABASE, TIMESCALE } from "./settings/database.ts";
+import { DATABASE_PARTS } from "./settings/database_parts.ts";
 import { CONSUMING } from "./settings/consuming.ts";
 import { RELIABILITY } from "./settings/reliability.ts";
 import { HTTP, LOGGING, MIGRATIONS } from "./settings/operations.ts";
@@ -20,6 +21,7 @@ import { LIMITS } from "./settings/limits.ts";
 export const SETTINGS = {
   ...REDIS,
   ...DATABASE,
+  ...DATABASE_PARTS,
   ...CONSUMING,
   ...RELIABILITY,
   ...LOGGING,

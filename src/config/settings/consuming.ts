@@ -2,6 +2,7 @@
 import { setting } from "../setting.ts";
 import { int, name, seconds } from "../fields.ts";
 import { patterns } from "../connection_fields.ts";
+import { BLOCK_TIME_MS, TRIM_MAXLEN } from "../iotdashboard.ts";
 
 /** Consuming settings. */
 export const CONSUMING = {
@@ -35,6 +36,7 @@ export const CONSUMING = {
     "consuming",
     int(0, 0, 1_000_000_000),
     "Approximate cap on the dead-letter stream's length (oldest entries are trimmed first); 0 keeps everything.",
+    { aliases: [TRIM_MAXLEN] },
   ),
   batchSize: setting(
     "BATCH_SIZE",
@@ -48,6 +50,7 @@ export const CONSUMING = {
     "consuming",
     seconds(5, 0.001, 3600),
     "Longest one read waits for new entries while every stream is empty; entries that arrive are written at once.",
+    { aliases: [BLOCK_TIME_MS] },
   ),
   processingIntervalMs: setting(
     "PROCESSING_INTERVAL_SEC",
