@@ -558,3 +558,32 @@ Deno.test("decode marks a time without a UTC offset as naive, and only such a ti
     });
   }
 });
+
+Deno.test("decode takes the current iotDashboard ingestion service's entries as it writes them", async (t) => {
+  // Its fields: device_id, metric, value as Python's str(float), timestamp as datetime.utcnow().isoformat()
+  // (no fraction when the microseconds are 0), on the one stream mqtt:ingestion.
+  const accepted: [value: string, timestamp: string, want: number, time: string][] = [
+    ["23.5", "2026-11-28T10:00:00.123456", 23.5, "2026-11-28T10:00:00.123456+00:00"],
+    ["23.0", "2026-11-28T10:00:00", 23, "2026-11-28T10:00:00+00:00"],
+    ["1e-05", "2026-11-28T10:00:00.000001", 0.00001, "2026-11-28T10:00:00.000001+00:00"],
+    ["1e+16", "2026-11-28T10:00:00.5", 1e16, "2026-11-28T10:00:00.5+00:00"],
+    ["-0.0", "2026-11-28T10:00:00", -0, "2026-11-28T10:00:00+00:00"],
+  ];
+  for (const [value, timestamp, want, time] of accepted) {
+    await t.step(`value ${value}, timestamp ${timestamp}`, () => {
+      const r = expectReading(
+        decode(entry("mqtt:ingestion", { device_id: "esp32-01", metric: "temperature", value, timestamp })),
+      );
+      assert.deepEqual(
+        [r.deviceId, r.sensorType, r.value, r.time, r.naiveTime, r.sourceStream],
+        ["esp32-01", "temperature", want, time, true, "mqtt:ingestion"],
+      );
+    });
+  }
+  for (const value of ["nan", "inf", "-inf"]) {
+    await t.step(`value ${value} (str of a float that is not finite) is rejected`, () => {
+      const d = decode(entry("mqtt:ingestion", { device_id: "d", metric: "m", value, timestamp: TS }));
+      assert.ok(!d.ok && d.class === "bad_value", JSON.stringify(d));
+    });
+  }
+});

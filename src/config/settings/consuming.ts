@@ -21,9 +21,10 @@ export const CONSUMING = {
   streamPatterns: setting(
     "STREAM_PATTERN",
     "consuming",
-    patterns("mqtt_stream:*"),
-    "Stream keys to consume: a glob, or a comma-separated list of globs and exact keys (e.g. " +
-      "`mqtt_stream:*,mqtt:ingestion`); new matching streams are picked up while running.",
+    patterns("mqtt_stream:*,mqtt:ingestion"),
+    "Stream keys to consume: a glob, or a comma-separated list of globs and exact keys; new matching streams are " +
+      "picked up while running. The default takes both message shapes: the per-sensor streams and the shared " +
+      "stream of the iotDashboard's current ingestion service.",
   ),
   deadLetterStream: setting(
     "DEAD_LETTER_STREAM",
