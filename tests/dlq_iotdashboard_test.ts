@@ -1,0 +1,138 @@
+/**
+ * Dead letters the current iotDashboard writer left in `mqtt:dlq`, in its own
+ * shape (`stream_key`, `message_id`, `device_id`, `metric`, `value`,
+ * `timestamp`, `reason`): `dlq list` shows them, `dlq replay` re-adds each as
+ * an entry of its input stream, or skips it with the reason. Each test in
+ * its own world (a unique stream stands in for `mqtt:ingestion`).
+ */
+import assert from "node:assert/strict";
+import { createWorld, runCli, spawnService, waitFor, type World } from "./helpers.ts";
+import { tableRows } from "./e2e_helpers.ts";
+import { readLetter } from "../src/dead_letters/read.ts";
+import { fieldsToObject } from "../src/source/fields.ts";
+
+/** XADDs letters as that writer does (its field order); returns their ids. */
+async function seedUpstreamLetters(world: World, letters: Record<string, string>[]): Promise<string[]> {
+  const ids: string[] = [];
+  for (const l of letters) {
+    ids.push(String(await world.redis.xadd(world.deadLetterStream, "*", ...Object.entries(l).flat())));
+  }
+  return ids;
+}
+
+function upstreamLetters(input: string): Record<string, string>[] {
+  return [
+    {
+      stream_key: input,
+      message_id: "1764324000000-0",
+      device_id: "esp32-01",
+      metric: "temperature",
+      value: "21.5",
+      timestamp: "2026-11-28T10:00:00.123456",
+      reason: "db-write-failed",
+    },
+    {
+      stream_key: input,
+      message_id: "1764324000001-0",
+      device_id: "esp32-02",
+      metric: "humidity",
+      value: "40.0",
+      timestamp: "2026-11-28T10:00:01",
+      reason: "transform-failed",
+    },
+    // A letter a person put there by hand, or one of an entry that could not be parsed: no reading in it.
+    { stream_key: input, message_id: "1764324000002-0", device_id: "esp32-03", reason: "parse-failed" },
+  ];
+}
+
+Deno.test("readLetter: the iotDashboard writer's shape", async (t) => {
+  await t.step("a complete letter: its stream, id, reason, the time it was added, the message fields", () => {
+    const [letter] = upstreamLetters("mqtt:ingestion");
+    assert.deepEqual(readLetter("1764324005000-3", letter!), {
+      original_stream: "mqtt:ingestion",
+      original_id: "1764324000000-0",
+      error: "dead-lettered by the iotDashboard writer: db-write-failed",
+      failed_at: 1764324005,
+      fields: { device_id: "esp32-01", metric: "temperature", value: "21.5", timestamp: "2026-11-28T10:00:00.123456" },
+    });
+  });
+  await t.step("a letter without a reading in it says what it lacks", () => {
+    const view = readLetter("1764324005000-0", upstreamLetters("mqtt:ingestion")[2]!);
+    assert.equal(
+      view.unreplayable,
+      'it is a dead letter of the iotDashboard writer (reason "parse-failed") without metric, value, timestamp, ' +
+        "so it holds no reading to re-add",
+    );
+  });
+  await t.step("this service's own letters are read as before", () => {
+    const view = readLetter("1-0", {
+      original_stream: "s",
+      original_id: "2-0",
+      error: "bad",
+      failed_at: "1764324000.5",
+      original_fields: '["value","stream_key"]',
+      value: "x",
+      stream_key: "kept",
+    });
+    assert.deepEqual(view, {
+      original_stream: "s",
+      original_id: "2-0",
+      error: "bad",
+      failed_at: 1764324000.5,
+      fields: { value: "x", stream_key: "kept" },
+    });
+  });
+});
+
+Deno.test("dlq list and replay take the iotDashboard writer's dead letters", async () => {
+  await using world = await createWorld();
+  const input = `${world.prefix}:ingestion`;
+  const env = world.env();
+  const ids = await seedUpstreamLetters(world, upstreamLetters(input));
+
+  const list = await runCli(["dlq", "list", "--json"], env);
+  assert.equal(list.code, 0, list.stderr);
+  const shown = list.stdout.trim().split("\n").map((l) => JSON.parse(l));
+  assert.deepEqual(shown.map((l) => [l.id, l.original_stream, l.original_id, l.error]), [
+    [ids[0], input, "1764324000000-0", "dead-lettered by the iotDashboard writer: db-write-failed"],
+    [ids[1], input, "1764324000001-0", "dead-lettered by the iotDashboard writer: transform-failed"],
+    [ids[2], input, "1764324000002-0", "dead-lettered by the iotDashboard writer: parse-failed"],
+  ]);
+  assert.deepEqual(shown[1].fields, {
+    device_id: "esp32-02",
+    metric: "humidity",
+    value: "40.0",
+    timestamp: "2026-11-28T10:00:01",
+  });
+  assert.equal(typeof shown[0].failed_at, "number");
+  const text = await runCli(["dlq", "list"], env);
+  assert.equal(text.code, 0, text.stderr);
+  assert.match(text.stdout, new RegExp(`${input} 1764324000000-0 {2}error: dead-lettered by the iotDashboard writer`));
+
+  const replay = await runCli(["dlq", "replay"], env);
+  assert.equal(replay.code, 1, "one letter skipped");
+  assert.match(replay.stdout, /^replayed 2, skipped 1$/m);
+  assert.match(
+    replay.stderr,
+    new RegExp(`skipped ${ids[2]}: it is a dead letter of the iotDashboard writer \\(reason "parse-failed"\\) without`),
+  );
+  const readded = (await world.redis.xrange(input, "-", "+")).map(([, flat]) => fieldsToObject(flat));
+  assert.deepEqual(readded, [
+    { device_id: "esp32-01", metric: "temperature", value: "21.5", timestamp: "2026-11-28T10:00:00.123456" },
+    { device_id: "esp32-02", metric: "humidity", value: "40.0", timestamp: "2026-11-28T10:00:01" },
+  ]);
+  const left = await world.redis.xrange(world.deadLetterStream, "-", "+");
+  assert.deepEqual(left.map(([id]) => id), [ids[2]], "the skipped letter stays");
+
+  // The replayed entries are proper messages: the service stores them.
+  await using svc = spawnService(["run"], env);
+  await waitFor(async () => (await tableRows(world)).length === 2, 30_000, "two rows");
+  const rows = await tableRows(world);
+  assert.deepEqual(rows.map((r) => [r.device_id, r.sensor_type, r.value, r.utc]).sort(), [
+    ["esp32-01", "temperature", 21.5, "2026-11-28T10:00:00.123456"],
+    ["esp32-02", "humidity", 40, "2026-11-28T10:00:01.000000"],
+  ]);
+  svc.kill("SIGTERM");
+  assert.equal((await svc.status).code, 0);
+  assert.equal(await world.redis.xlen(world.deadLetterStream), 1, "nothing new dead-lettered");
+});
