@@ -136,7 +136,7 @@ Deno.test("the writer's other names are aliases, converted to this service's uni
   await t.step("BLOCK_TIME_MS (ms) → BATCH_TIMEOUT_SEC (s)", () => {
     assert.equal(loadConfig({ BLOCK_TIME_MS: "2000" }, HOST).batchTimeoutMs, 2000);
     assert.equal(loadConfig({ BLOCK_TIME_MS: "250" }, HOST).batchTimeoutMs, 250);
-    assert.equal(loadConfig({ BLOCK_TIME_MS: "0" }, HOST).batchTimeoutMs, 3_600_000, "0: the longest wait");
+    assert.equal(loadConfig({ BLOCK_TIME_MS: "0" }, HOST).batchTimeoutMs, 5000, "0 (for ever): the default");
     assert.equal(loadConfig({ BLOCK_TIME_MS: "2000", BATCH_TIMEOUT_SEC: "1" }, HOST).batchTimeoutMs, 1000);
     const [p] = problemsOf({ BLOCK_TIME_MS: "2.5s" });
     assert.equal(

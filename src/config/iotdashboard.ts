@@ -17,16 +17,18 @@ function wholeNumber(raw: string): number | undefined {
 /**
  * `BLOCK_TIME_MS`: that writer's XREADGROUP block, in milliseconds; here the
  * longest read wait is BATCH_TIMEOUT_SEC, in seconds. 0 (Redis: wait for
- * ever) becomes the longest wait allowed here.
+ * ever) keeps this service's default: entries are read as soon as they
+ * arrive either way, and a long wait would only delay finding new streams
+ * and claiming abandoned entries.
  */
 export const BLOCK_TIME_MS: Alias = {
   env: "BLOCK_TIME_MS",
-  note: `${NOTE}, in milliseconds; 0 means the longest wait, 3600 s`,
+  note: `${NOTE}, in milliseconds; 0 (wait for ever) keeps the default`,
   expected: "a whole number of milliseconds from 0 to 3600000",
   convert: (raw) => {
     const ms = wholeNumber(raw);
     if (ms === undefined || ms < 0 || ms > 3_600_000) return "invalid";
-    return ms === 0 ? "3600" : String(ms / 1000);
+    return ms === 0 ? "" : String(ms / 1000);
   },
 };
 
