@@ -4,6 +4,7 @@
  * process counters read from /proc.
  */
 import type { Redis } from "ioredis";
+import type { Sql } from "../src/sink/client.ts";
 import { parseInstant } from "../src/decode/instant.ts";
 
 /** Sensor types of the generated per-sensor streams. */
@@ -44,11 +45,39 @@ export function copyLine(m: BenchMessage, id: string): string {
   return `${time}\t${parts[1]}\t${parts.slice(2).join(":")}\t${m.value}\t${m.metadata}\t${m.stream}\t${id}\n`;
 }
 
+/** Units the telemetry layout gives the bench's sensors (its built-in table). */
+const UNITS: Readonly<Record<string, string>> = { temperature: "°C", humidity: "%", pressure: "hPa", co2: "ppm" };
+
+/** A row of the telemetry layout as COPY text: time, device_id, metric, value, unit. */
+export function telemetryLine(m: BenchMessage): string {
+  const parts = m.stream.split(":");
+  const metric = parts.slice(2).join(":");
+  return `${parseInstant(m.timestamp)!}\t${parts[1]}\t${metric}\t${m.value}\t${UNITS[metric] ?? "\\N"}\n`;
+}
+
+/** The telemetry table references `devices(id)`: create it, as the dashboard has it, with every device of `streams`. */
+export async function registerDevices(
+  world: { sql: Sql; schema: string },
+  streams: readonly string[],
+): Promise<void> {
+  const ids = [...new Set(streams.map((s) => s.split(":")[1]!))];
+  await world.sql.unsafe(`CREATE TABLE "${world.schema}".devices (id TEXT PRIMARY KEY, name TEXT NOT NULL)`);
+  await world.sql.unsafe(
+    `INSERT INTO "${world.schema}".devices SELECT i, i FROM unnest($1::text[]) AS i`,
+    [ids],
+  );
+}
+
 /**
  * XADDs `count` messages spread over `streams`, pipelined; returns the COPY
- * text of the rows they become (with their real entry ids), in chunks.
+ * text of the rows they become (`line`; with their real entry ids), in chunks.
  */
-export async function preload(redis: Redis, streams: readonly string[], count: number): Promise<string[]> {
+export async function preload(
+  redis: Redis,
+  streams: readonly string[],
+  count: number,
+  line: (m: BenchMessage, id: string) => string = copyLine,
+): Promise<string[]> {
   const chunks: string[] = [];
   const base = Date.UTC(2026, 10, 28, 10);
   const step = 10_000;
@@ -65,7 +94,7 @@ export async function preload(redis: Redis, streams: readonly string[], count: n
     for (let j = 0; j < batch.length; j++) {
       const [err, id] = replies[j]!;
       if (err) throw err;
-      text += copyLine(batch[j]!, String(id));
+      text += line(batch[j]!, String(id));
     }
     chunks.push(text);
   }

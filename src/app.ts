@@ -16,9 +16,11 @@ import { RedisSource } from "./source/consumer.ts";
 import { DeadLetterWriter } from "./dead_letters/writer.ts";
 import { openPostgres } from "./sink/client.ts";
 import { PostgresSink } from "./sink/writer.ts";
+import { TelemetrySink } from "./sink/telemetry.ts";
+import { metricRulesOf, readEntry } from "./decode/read_entry.ts";
+import type { Reading } from "./ports.ts";
 import { tableLabel } from "./sink/table.ts";
-import { loadMigrations } from "./sink/migrations/files.ts";
-import { Migrator } from "./sink/migrations/runner.ts";
+import { prepareTable } from "./sink/migrations/prepare.ts";
 import { Outage } from "./ops/outage.ts";
 import { Stats, StatsReporter } from "./ops/stats.ts";
 import { LagMonitor } from "./ops/lag.ts";
@@ -113,9 +115,20 @@ function build(config: Config, log: Logger, stack: AsyncDisposableStack): App {
     intervalMs: config.lagIntervalMs,
     log: logger("lag"),
   });
+  const limits = {
+    maxMessageBytes: config.maxMessageBytes,
+    maxMessageFields: config.maxMessageFields,
+    maxMetadataBytes: config.maxMetadataBytes,
+    maxMetadataDepth: config.maxMetadataDepth,
+  };
+  const rules = metricRulesOf(config);
+  const check = rules.active ? (r: Reading) => rules.apply(r) : undefined;
   const pipeline = new Pipeline({
     source,
-    sink: new PostgresSink(sql, config.table),
+    sink: config.tableLayout === "telemetry"
+      ? new TelemetrySink(sql, config.table, (entry) => readEntry(entry, limits, check))
+      : new PostgresSink(sql, config.table),
+    check,
     deadLetters: new DeadLetterWriter(cmd, {
       stream: config.deadLetterStream,
       group: config.consumerGroup,
@@ -129,12 +142,7 @@ function build(config: Config, log: Logger, stack: AsyncDisposableStack): App {
     backoff: { initialMs: config.retryInitialMs, maxMs: config.retryMaxMs },
     processingIntervalMs: config.processingIntervalMs,
     writers: config.writeConcurrency,
-    limits: {
-      maxMessageBytes: config.maxMessageBytes,
-      maxMessageFields: config.maxMessageFields,
-      maxMetadataBytes: config.maxMetadataBytes,
-      maxMetadataDepth: config.maxMetadataDepth,
-    },
+    limits,
   });
 
   /** Starts the HTTP server, owned by the stack; false (logged) when it cannot listen. */
@@ -186,14 +194,7 @@ function build(config: Config, log: Logger, stack: AsyncDisposableStack): App {
   };
 
   const migrate = async (stop: AbortSignal): Promise<void> => {
-    const migrator = new Migrator(sql, {
-      table: config.table,
-      enableTimescale: config.enableTimescale,
-      timescale: config.timescale,
-      migrations: await loadMigrations(),
-      log: logger("migrate"),
-    });
-    const applied = await retry(() => migrator.up(), {
+    const prepared = await retry(() => prepareTable(sql, config, logger("migrate"), config.migrateOnStart), {
       initialMs: config.retryInitialMs,
       maxMs: config.retryMaxMs,
       signal: stop,
@@ -201,7 +202,9 @@ function build(config: Config, log: Logger, stack: AsyncDisposableStack): App {
       onFailure: (err) => dbOutage.failed(err),
       onSuccess: () => dbOutage.ok(),
     });
-    log.info("schema up to date", { table: tableLabel(config.table), applied });
+    if (prepared.kind === "migrated") {
+      log.info("schema up to date", { table: tableLabel(config.table), applied: prepared.applied });
+    } else log.info("table checked: it has what db-writer needs; left as it is", { table: tableLabel(config.table) });
   };
 
   return {
@@ -220,7 +223,7 @@ function build(config: Config, log: Logger, stack: AsyncDisposableStack): App {
         reporter.report();
       });
       try {
-        if (config.migrateOnStart) await migrate(stop);
+        if (config.migrateOnStart || config.tableLayout !== "readings") await migrate(stop);
         if (stop.aborted) return 0;
         log.info("consuming", {
           patterns: config.streamPatterns,

@@ -7,6 +7,7 @@
 import {
   type DeadLetter,
   type DeadLetterSink,
+  type Decoded,
   type Delivery,
   entryKey,
   type Reading,
@@ -40,6 +41,8 @@ export interface PipelineDeps {
   readonly writers: number;
   /** Caps on each entry (defaults when absent). */
   readonly limits?: DecodeLimits;
+  /** Rules applied to each decoded reading (units, plausibility ranges); none when absent. */
+  readonly check?: (reading: Reading) => Decoded;
   readonly now?: () => number;
 }
 
@@ -131,7 +134,8 @@ export class Pipeline {
         overLimit.push(d);
         continue;
       }
-      const decoded = decode(d, this.deps.limits);
+      let decoded = decode(d, this.deps.limits);
+      if (decoded.ok && this.deps.check) decoded = this.deps.check(decoded.reading);
       if (decoded.ok) {
         readings.push(decoded.reading);
         readFrom.push(d);
@@ -188,10 +192,10 @@ export class Pipeline {
         unsettled.add(k);
         this.#remember(k, error);
       }
-      for (const { reading, reason } of outcome.rejected) {
+      for (const { reading, reason, class: kind } of outcome.rejected) {
         const k = entryKey({ stream: reading.sourceStream, id: reading.sourceId });
         unsettled.add(k);
-        letters.push({ entry: entries.get(k)!, reason, class: "rejected_by_database" });
+        letters.push({ entry: entries.get(k)!, reason, class: kind ?? "rejected_by_database" });
       }
       if (outcome.deferred.length > 0) {
         log.warn("rows failed and stay pending for redelivery", {

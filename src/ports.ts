@@ -29,6 +29,8 @@ export interface Reading {
   readonly sensorType: string;
   readonly value: number;
   readonly metadata: Readonly<Record<string, unknown>> | null;
+  /** The unit, for the `telemetry` layout: from the message, else from the metric's rule; null when unknown. */
+  readonly unit?: string | null;
   readonly sourceStream: string;
   readonly sourceId: string;
   /**
@@ -49,6 +51,8 @@ export const REASON_CLASSES = [
   "too_large",
   "bad_encoding",
   "rejected_by_database",
+  "unknown_device",
+  "out_of_range",
   "max_deliveries",
   "other",
 ] as const;
@@ -84,7 +88,9 @@ export interface WriteOutcome {
   /** Readings already in the table (a redelivery). */
   readonly duplicates: number;
   /** Readings the database refused for their data, with its message. */
-  readonly rejected: ReadonlyArray<{ readonly reading: Reading; readonly reason: string }>;
+  readonly rejected: ReadonlyArray<
+    { readonly reading: Reading; readonly reason: string; readonly class?: ReasonClass }
+  >;
   /** Readings that failed alone for a reason that is neither data nor outage: keep pending. */
   readonly deferred: ReadonlyArray<{ readonly reading: Reading; readonly error: string }>;
 }
@@ -111,8 +117,9 @@ export interface Sink {
   /**
    * Which of these entries already have their row ({@link entryKey} keys), so
    * that an entry stored just before a crash is acked, never dead-lettered.
+   * (A layout without source columns reads the entries' fields.)
    */
-  stored(entries: readonly { stream: string; id: string }[]): Promise<Set<string>>;
+  stored(entries: readonly StreamEntry[]): Promise<Set<string>>;
 }
 
 /** An entry to dead-letter, why, and the class of that reason. */

@@ -48,6 +48,7 @@ Deno.test("loadConfig: defaults for every variable", () => {
     streamPatterns: ["mqtt_stream:*", "mqtt:ingestion"],
     deadLetterStream: "mqtt_stream:failed",
     deadLetterMaxLen: 0,
+    tableLayout: "readings",
     table: { name: "sensor_readings" },
     enableTimescale: false,
     logLevel: "info",
@@ -71,6 +72,8 @@ Deno.test("loadConfig: defaults for every variable", () => {
     maxMessageFields: 1000,
     maxMetadataBytes: 16_384,
     maxMetadataDepth: 32,
+    rangeChecks: false,
+    metricRules: {},
   };
   assert.deepEqual(c, want);
 });
@@ -139,6 +142,7 @@ Deno.test("loadConfig: every variable set to a good value", () => {
     streamPatterns: ["mqtt_stream:*", "mqtt:ingestion"],
     deadLetterStream: "dlq",
     deadLetterMaxLen: 100_000,
+    tableLayout: "readings",
     table: { schema: "iot", name: "readings" },
     enableTimescale: true,
     logLevel: "debug",
@@ -162,6 +166,8 @@ Deno.test("loadConfig: every variable set to a good value", () => {
     maxMessageFields: 20,
     maxMetadataBytes: 1024,
     maxMetadataDepth: 4,
+    rangeChecks: false,
+    metricRules: {},
   });
 });
 
@@ -284,7 +290,7 @@ Deno.test("loadConfig: each bad value gives one line naming the variable", async
     ["MIGRATE_ON_START", "2", /true or false/],
     ["LOG_LEVEL", "TRACE", /one of DEBUG, INFO, WARNING, ERROR/],
     ["LOG_LEVEL", "verbose", /one of DEBUG, INFO, WARNING, ERROR/],
-    ["LOG_FORMAT", "xml", /one of JSON, CONSOLE/],
+    ["LOG_FORMAT", "xml", /one of json, console/],
     ["HTTP_PORT", "-1", /an integer from 0 to 65535/],
     ["HTTP_PORT", "70000", /an integer from 0 to 65535/],
     ["CLAIM_MIN_IDLE_MS", "10", /an integer from 100/],

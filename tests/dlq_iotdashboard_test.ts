@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { createWorld, runCli, spawnService, waitFor, type World } from "./helpers.ts";
 import { tableRows } from "./e2e_helpers.ts";
+import { createUpstreamTables } from "./telemetry_helpers.ts";
 import { readLetter } from "../src/dead_letters/read.ts";
 import { fieldsToObject } from "../src/source/fields.ts";
 
@@ -135,4 +136,34 @@ Deno.test("dlq list and replay take the iotDashboard writer's dead letters", asy
   svc.kill("SIGTERM");
   assert.equal((await svc.status).code, 0);
   assert.equal(await world.redis.xlen(world.deadLetterStream), 1, "nothing new dead-lettered");
+});
+
+Deno.test("with TABLE_LAYOUT=telemetry, the old writer's dead letters replay into the telemetry table", async () => {
+  await using world = await createWorld();
+  await createUpstreamTables(world.sql, world.schema, ["esp32-01", "esp32-02"]);
+  const input = `${world.prefix}:ingestion`;
+  const dlq = `${world.prefix}:dlq`;
+  const env = world.env({
+    TABLE_LAYOUT: "telemetry",
+    TABLE_NAME: `${world.schema}.telemetry`,
+    STREAM_PATTERN: input,
+    DEAD_LETTER_STREAM: dlq,
+  });
+  for (const l of upstreamLetters(input)) await world.redis.xadd(dlq, "*", ...Object.entries(l).flat());
+
+  const replay = await runCli(["dlq", "replay"], env);
+  assert.equal(replay.code, 1, replay.stderr);
+  assert.match(replay.stdout, /^replayed 2, skipped 1$/m);
+
+  await using svc = spawnService(["run"], env);
+  const rows = () =>
+    world.sql.unsafe(`SELECT device_id, metric, value, unit FROM "${world.schema}".telemetry ORDER BY device_id`);
+  await waitFor(async () => (await rows()).length === 2, 30_000, "two telemetry rows");
+  svc.kill("SIGTERM");
+  assert.equal((await svc.status).code, 0);
+  assert.deepEqual((await rows()).map((r) => [r.device_id, r.metric, r.value, r.unit]), [
+    ["esp32-01", "temperature", 21.5, "°C"],
+    ["esp32-02", "humidity", 40, "%"],
+  ]);
+  assert.equal(await world.redis.xlen(dlq), 1, "only the letter without a reading is left");
 });

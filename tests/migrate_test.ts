@@ -235,6 +235,7 @@ Deno.test("an applied migration that was edited afterwards: up fails, naming the
     const dir = await Deno.makeTempDir({ prefix: "db-writer-migrations-" });
     try {
       for await (const e of Deno.readDir(MIGRATIONS_DIR)) {
+        if (!e.isFile) continue;
         await Deno.copyFile(new URL(e.name, MIGRATIONS_DIR), `${dir}/${e.name}`);
       }
       const file = `${dir}/${M1}.up.sql`;

@@ -73,6 +73,19 @@ Deno.test("the current iotDashboard writer's .env loads as it is", async () => {
   }
 });
 
+Deno.test("the current writer's .env plus TABLE_LAYOUT=telemetry: its stream, table and dead letters", () => {
+  const env = Object.fromEntries(
+    CURRENT_WRITER_ENV.split("\n").map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]),
+  );
+  const c = loadConfig({ ...env, TABLE_LAYOUT: "telemetry" }, HOST);
+  assert.deepEqual(c.streamPatterns, ["mqtt:ingestion"]);
+  assert.deepEqual(c.table, { name: "telemetry" });
+  assert.equal(c.deadLetterStream, "mqtt:dlq");
+  assert.equal(c.deadLetterMaxLen, 10_000);
+  assert.equal(c.databaseUrl, "postgres://iot:example@db.internal:5433/iot_data");
+  assert.equal(loadConfig({ ...env, TRIM_MAXLEN: "500", TABLE_LAYOUT: "telemetry" }, HOST).deadLetterMaxLen, 500);
+});
+
 Deno.test("DB_HOST, DB_PORT, DB_NAME, DB_USER, DB_PASSWORD", async (t) => {
   const parts = { DB_HOST: "db", DB_NAME: "iot", DB_USER: "writer", DB_PASSWORD: "pw" };
 

@@ -50,6 +50,12 @@ function accepts(s: Row): string | undefined {
   return s.expected === "text" ? undefined : s.expected;
 }
 
+function layoutNote(s: Row): string | undefined {
+  const entries = Object.entries(s.layoutDefaults ?? {});
+  if (entries.length === 0) return undefined;
+  return entries.map(([layout, value]) => `With TABLE_LAYOUT=${layout} the default is \`${value}\`.`).join(" ");
+}
+
 function aliasNote(s: Row): string | undefined {
   if (!s.aliases?.length) return undefined;
   return `Also read from ${
@@ -86,8 +92,14 @@ export function renderEnvExample(): string {
     if (rows.length === 0) continue;
     out.push("", `# --- ${title} ${"-".repeat(Math.max(3, 100 - title.length))}`);
     for (const s of rows) {
-      const text = [plain(s.doc), accepts(s) && `Accepts ${accepts(s)}.`, `Default: ${shownDefault(s)}.`, aliasNote(s)]
-        .filter(Boolean).join(" ");
+      const layout = layoutNote(s);
+      const text = [
+        plain(s.doc),
+        accepts(s) && `Accepts ${accepts(s)}.`,
+        `Default: ${shownDefault(s)}.`,
+        layout && plain(layout),
+        aliasNote(s),
+      ].filter(Boolean).join(" ");
       out.push("", ...comment(text));
       const value = s.example ?? (s.visibility === "secret" || s.shownDefault.startsWith("<") ? "" : s.shownDefault);
       out.push(`# ${s.env}=${value}`);
@@ -106,7 +118,9 @@ export function renderReference(): string {
     if (rows.length === 0) continue;
     out.push(`### ${title}`, "", "| variable | default | meaning |", "| --- | --- | --- |");
     for (const s of rows) {
-      const meaning = [s.doc, accepts(s) && `Accepts ${accepts(s)}.`, aliasNote(s)].filter(Boolean).join(" ");
+      const meaning = [s.doc, accepts(s) && `Accepts ${accepts(s)}.`, layoutNote(s), aliasNote(s)].filter(Boolean).join(
+        " ",
+      );
       const def = shownDefault(s);
       const shown = def === "unset" || def === "none" || def.includes(" ") ? def : `\`${def}\``;
       out.push(`| \`${s.env}\` | ${shown} | ${cell(meaning)} |`);

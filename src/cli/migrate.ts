@@ -2,12 +2,12 @@
  * `db-writer migrate up | down [N] | status`.
  */
 import type { Config } from "../config/load.ts";
-import { UsageError } from "../errors.ts";
+import { MigrationError, UsageError } from "../errors.ts";
 import { logger, printLine } from "../log.ts";
 import { openPostgres } from "../sink/client.ts";
 import { tableLabel } from "../sink/table.ts";
-import { loadMigrations } from "../sink/migrations/files.ts";
-import { Migrator } from "../sink/migrations/runner.ts";
+import { migratorFor, ownsTable, prepareTable } from "../sink/migrations/prepare.ts";
+import { tableExists, telemetryTableProblems } from "../sink/telemetry_schema.ts";
 
 /** Runs a migrate subcommand; resolves with the exit code. */
 export async function runMigrate(config: Config, args: readonly string[]): Promise<number> {
@@ -29,14 +29,22 @@ export async function runMigrate(config: Config, args: readonly string[]): Promi
   }
   await using sql = openPostgres(config.databaseUrl, { max: 2 });
   {
-    const migrator = new Migrator(sql, {
-      table: config.table,
-      enableTimescale: config.enableTimescale,
-      timescale: config.timescale,
-      migrations: await loadMigrations(),
-      log: logger("migrate"),
-    });
+    const log = logger("migrate");
     const table = tableLabel(config.table);
+    if (
+      config.tableLayout !== "readings" && await tableExists(sql, config.table) && !await ownsTable(sql, config.table)
+    ) {
+      // A table db-writer did not create: never altered, no history table beside it.
+      if (action === "down") throw new MigrationError(`${table} was not created by db-writer; nothing to revert`);
+      const problems = await telemetryTableProblems(sql, config.table);
+      printLine(
+        `${table}: not created by db-writer, so no migration applies and nothing was changed; ${
+          problems.length === 0 ? "it has what db-writer needs" : `it cannot be written: ${problems.join("; ")}`
+        }`,
+      );
+      return problems.length === 0 ? 0 : 1;
+    }
+    const migrator = await migratorFor(sql, config, log);
     if (action === "status") {
       for (const s of await migrator.status()) {
         const state = s.applied ? `applied ${s.appliedAt?.toISOString() ?? ""}` : "pending";
@@ -46,7 +54,9 @@ export async function runMigrate(config: Config, args: readonly string[]): Promi
       }
       return 0;
     }
-    const done = action === "up" ? await migrator.up() : await migrator.down(steps);
+    const done = action === "up"
+      ? (await prepareTable(sql, config, log, true) as { applied: string[] }).applied
+      : await migrator.down(steps);
     printLine(
       done.length === 0
         ? `${table}: nothing to ${action === "up" ? "apply" : "revert"}`

@@ -94,9 +94,14 @@ export function bool(def: boolean): Field<boolean> {
 }
 
 /** One of `values` (any case), or an alias of one. */
-export function oneOf<T extends string>(def: T, values: readonly T[], aliases: Record<string, T> = {}): Field<T> {
-  const expected = `one of ${values.map((x) => x.toUpperCase()).join(", ")}`;
-  return field(expected, def.toUpperCase(), def, (v) => {
+export function oneOf<T extends string>(
+  def: T,
+  values: readonly T[],
+  aliases: Record<string, T> = {},
+  show: (value: string) => string = (value) => value,
+): Field<T> {
+  const expected = `one of ${values.map(show).join(", ")}`;
+  return field(expected, show(def), def, (v) => {
     const s = v.toLowerCase();
     return values.find((x) => x === s) ?? (Object.hasOwn(aliases, s) ? aliases[s]! : invalid(expected));
   });
@@ -104,7 +109,12 @@ export function oneOf<T extends string>(def: T, values: readonly T[], aliases: R
 
 /** A log level; `WARN` is an alias of `WARNING`, and Python's `CRITICAL` (the iotDashboard writer's) of `ERROR`. */
 export function logLevel(): Field<LogLevel> {
-  return oneOf<LogLevel>("info", ["debug", "info", "warning", "error"], { warn: "warning", critical: "error" });
+  return oneOf<LogLevel>(
+    "info",
+    ["debug", "info", "warning", "error"],
+    { warn: "warning", critical: "error" },
+    (v) => v.toUpperCase(),
+  );
 }
 
 /** A name without spaces, at most 200 characters (consumer group, stream key). */

@@ -7,7 +7,8 @@ import { parseEnv } from "node:util";
 import { ConfigError } from "../errors.ts";
 import type { RedisSettings } from "../source/redis.ts";
 import type { TimescaleSettings } from "../sink/migrations/timescale.ts";
-import { CONFIG_VARIABLES, SETTING_LIST, type Settings } from "./settings.ts";
+import { CONFIG_VARIABLES, SETTING_LIST, SETTINGS, type Settings } from "./settings.ts";
+import type { Layout } from "../sink/layout.ts";
 import { crossProblems } from "./rules.ts";
 import { shown } from "./redact.ts";
 import { databaseUrlFromParts, usesDatabaseParts } from "./database_parts.ts";
@@ -52,9 +53,19 @@ interface Raw {
   readonly expected?: string;
 }
 
-/** The raw value of each setting: its own variable, else the first alias given (converted to its form). */
+/** The layout the environment asks for; the default when TABLE_LAYOUT is invalid (reported on its own). */
+function chosenLayout(env: Readonly<Record<string, string | undefined>>): Layout {
+  const parsed = SETTINGS.tableLayout.schema.safeParse(env[SETTINGS.tableLayout.env]);
+  return parsed.success ? parsed.data : SETTINGS.tableLayout.schema.parse(undefined);
+}
+
+/**
+ * The raw value of each setting: its own variable, else the first alias given
+ * (converted to its form), else its default under the chosen TABLE_LAYOUT.
+ */
 function rawValues(env: Readonly<Record<string, string | undefined>>): Map<string, Raw> {
   const out = new Map<string, Raw>();
+  const layout = chosenLayout(env);
   for (const s of SETTING_LIST) {
     let pick: Raw = { from: s.env, raw: env[s.env] };
     if ((pick.raw?.trim() ?? "") === "") {
@@ -69,6 +80,8 @@ function rawValues(env: Readonly<Record<string, string | undefined>>): Map<strin
         break;
       }
     }
+    const layoutDefault = s.layoutDefaults?.[layout];
+    if ((pick.raw?.trim() ?? "") === "" && layoutDefault !== undefined) pick = { from: s.env, raw: layoutDefault };
     out.set(s.key, pick);
   }
   return out;

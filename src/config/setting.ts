@@ -3,6 +3,7 @@
  * validator plus the variable's name, group, description and secrecy.
  */
 import type { Field } from "./fields.ts";
+import type { Layout } from "../sink/layout.ts";
 
 /** Sections of the docs and `.env.example`, in order. */
 export const GROUPS = {
@@ -15,6 +16,7 @@ export const GROUPS = {
   migrations: "Migrations",
   timescale: "TimescaleDB (only with ENABLE_TIMESCALE=true)",
   limits: "Input limits",
+  data: "Metric rules (units and plausibility ranges)",
 } as const;
 
 /** One of {@link GROUPS}. */
@@ -42,6 +44,11 @@ export interface Setting<T> extends Field<T> {
   readonly doc: string;
   readonly visibility?: Visibility;
   readonly aliases?: readonly Alias[];
+  /**
+   * The default under another TABLE_LAYOUT, as the variable would be written
+   * (e.g. `{ telemetry: "mqtt:dlq" }`); validated like a given value.
+   */
+  readonly layoutDefaults?: Readonly<Partial<Record<Layout, string>>>;
   /** An example value for `.env.example` when the default says little (e.g. a URL with TLS). */
   readonly example?: string;
 }

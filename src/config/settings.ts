@@ -16,6 +16,7 @@ import { CONSUMING } from "./settings/consuming.ts";
 import { RELIABILITY } from "./settings/reliability.ts";
 import { HTTP, LOGGING, MIGRATIONS } from "./settings/operations.ts";
 import { LIMITS } from "./settings/limits.ts";
+import { DATA_RULES } from "./settings/data_rules.ts";
 
 /** Every setting, keyed by its name in the typed settings, in the order of the docs. */
 export const SETTINGS = {
@@ -29,6 +30,7 @@ export const SETTINGS = {
   ...MIGRATIONS,
   ...TIMESCALE,
   ...LIMITS,
+  ...DATA_RULES,
 } as const satisfies Record<string, Setting<unknown>>;
 
 /** The name of one setting in {@link SETTINGS}. */

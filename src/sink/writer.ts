@@ -11,7 +11,9 @@
  * same table with the same indexes.
  */
 import { entryKey, type Reading, type Sink, type WriteOptions, type WriteOutcome } from "../ports.ts";
-import { classify, describe } from "../errors.ts";
+import { classify } from "../errors.ts";
+import { copyEscape, copyIn } from "./copy.ts";
+import { tally, writeOrSplit } from "./split.ts";
 import type { Sql } from "./client.ts";
 import { quoteTable, type TableName } from "./table.ts";
 import { insertSkippingLegacy, naiveFlags } from "./legacy.ts";
@@ -40,16 +42,12 @@ export class PostgresSink implements Sink {
 
   async write(readings: readonly Reading[], signal?: AbortSignal, opts: WriteOptions = {}): Promise<WriteOutcome> {
     const statement = opts.redelivered ? this.#statementSkippingLegacy : this.#statement;
-    const outcome = { inserted: 0, duplicates: 0, rejected: [], deferred: [] } as {
-      inserted: number;
-      duplicates: number;
-      rejected: { reading: Reading; reason: string }[];
-      deferred: { reading: Reading; error: string }[];
-    };
+    const outcome = tally();
     if (readings.length === 0) return outcome;
     if (!opts.redelivered) {
       try {
-        outcome.inserted = await this.#copyRows(readings, signal);
+        await copyIn(this.sql, this.#copy, copyText(readings), signal);
+        outcome.inserted = readings.length;
         return outcome;
       } catch (err) {
         // A row already stored, or a value the table refuses: the INSERT below
@@ -57,7 +55,7 @@ export class PostgresSink implements Sink {
         if (classify(err) === "transient") throw err;
       }
     }
-    await this.#writeOrSplit(statement, readings, outcome, signal);
+    await writeOrSplit((rs) => this.#insert(statement, rs, signal), readings, outcome);
     return outcome;
   }
 
@@ -67,88 +65,6 @@ export class PostgresSink implements Sink {
       prepare: true,
     });
     return new Set(rows.map((r) => entryKey({ stream: String(r.source_stream), id: String(r.source_id) })));
-  }
-
-  async #writeOrSplit(
-    statement: string,
-    readings: readonly Reading[],
-    out: {
-      inserted: number;
-      duplicates: number;
-      rejected: { reading: Reading; reason: string }[];
-      deferred: { reading: Reading; error: string }[];
-    },
-    signal: AbortSignal | undefined,
-  ): Promise<void> {
-    try {
-      const inserted = await this.#insert(statement, readings, signal);
-      out.inserted += inserted;
-      out.duplicates += readings.length - inserted;
-    } catch (err) {
-      const kind = classify(err);
-      if (kind === "transient") throw err;
-      if (readings.length === 1) {
-        const reading = readings[0]!;
-        if (kind === "data") out.rejected.push({ reading, reason: `database refused the row: ${describe(err)}` });
-        else out.deferred.push({ reading, error: describe(err) });
-        return;
-      }
-      const mid = Math.ceil(readings.length / 2);
-      await this.#writeOrSplit(statement, readings.slice(0, mid), out, signal);
-      await this.#writeOrSplit(statement, readings.slice(mid), out, signal);
-    }
-  }
-
-  /** Stores every reading with one COPY; throws the database's error if any row fails. */
-  async #copyRows(readings: readonly Reading[], signal: AbortSignal | undefined): Promise<number> {
-    let text = "";
-    for (const r of readings) {
-      text += `${r.time}\t${copyEscape(r.deviceId)}\t${copyEscape(r.sensorType)}\t${r.value}\t${
-        r.metadata === null ? "\\N" : copyEscape(JSON.stringify(r.metadata))
-      }\t${copyEscape(r.sourceStream)}\t${copyEscape(r.sourceId)}\n`;
-    }
-    const query = this.sql.unsafe(this.#copy);
-    // The driver hands out the COPY stream as the query's result, so an error
-    // the server raises during the COPY (a duplicate key, say) reaches only
-    // the query's reject function, which is then a no-op, and the stream
-    // never finishes. Catch the error there.
-    const failed = new Promise<never>((_, reject) => {
-      const q = query as unknown as { reject: (err: unknown) => void };
-      const original = q.reject;
-      q.reject = (err) => {
-        reject(err);
-        original(err);
-      };
-    });
-    failed.catch(() => {});
-    // The driver cancels only a query it deems active, and a query that has
-    // handed out its stream is not: mark it so, or a COPY waiting on a lock
-    // could never be cancelled.
-    const cancel = () => {
-      (query as unknown as { active: boolean }).active = true;
-      void query.cancel();
-    };
-    signal?.addEventListener("abort", cancel, { once: true });
-    try {
-      const writable = await Promise.race([query.writable(), failed]);
-      // The driver's stream answers its own destruction (the connection
-      // failing under it) by writing CopyFail to whatever socket the
-      // connection has by then, possibly a new one mid start-up. There is
-      // nothing to tell a lost connection: only pass the error on.
-      (writable as unknown as { _destroy: (e: Error | null, cb: (e: Error | null) => void) => void })._destroy = (
-        e,
-        cb,
-      ) => cb(e);
-      const finished = new Promise<void>((resolve, reject) => {
-        writable.on("error", reject);
-        writable.on("finish", () => resolve());
-        writable.end(text);
-      });
-      await Promise.race([finished, failed]);
-      return readings.length;
-    } finally {
-      signal?.removeEventListener("abort", cancel);
-    }
   }
 
   async #insert(statement: string, readings: readonly Reading[], signal: AbortSignal | undefined): Promise<number> {
@@ -182,16 +98,13 @@ export class PostgresSink implements Sink {
   }
 }
 
-/** Escapes a value for COPY's text format (NUL never gets this far: decoding rejects it). */
-function copyEscape(v: string): string {
-  for (let i = 0; i < v.length; i++) {
-    const c = v.charCodeAt(i);
-    if (c === 92 || c === 9 || c === 10 || c === 13) {
-      return v.replace(
-        /[\\\t\n\r]/g,
-        (ch) => (ch === "\\" ? "\\\\" : ch === "\t" ? "\\t" : ch === "\n" ? "\\n" : "\\r"),
-      );
-    }
+/** The readings as COPY text, in the column order of the COPY statement. */
+function copyText(readings: readonly Reading[]): string {
+  let text = "";
+  for (const r of readings) {
+    text += `${r.time}\t${copyEscape(r.deviceId)}\t${copyEscape(r.sensorType)}\t${r.value}\t${
+      r.metadata === null ? "\\N" : copyEscape(JSON.stringify(r.metadata))
+    }\t${copyEscape(r.sourceStream)}\t${copyEscape(r.sourceId)}\n`;
   }
-  return v;
+  return text;
 }

@@ -23,6 +23,12 @@ export interface GeneratorOptions {
   readonly stream: string;
   /** Probability (0..1) that a message is deliberately malformed. */
   readonly badRatio: number;
+  /**
+   * Write the iotDashboard ingestion service's current messages (the
+   * `telemetry` layout's input): the single stream only, fields device_id,
+   * metric, value (as Python's str(float)) and a naive UTC timestamp, nothing else.
+   */
+  readonly telemetry?: boolean;
 }
 
 /** Ways a malformed message is broken; each makes the service reject it. */
@@ -67,6 +73,13 @@ const BAD_TIMESTAMPS = [
 ];
 const BAD_METADATA = ["[1,2,3]", '"firmware 1.2.3"', "42", "null", "{firmware: 1.2.3}"];
 const DEFECTS: readonly Defect[] = ["value", "timestamp", "missing-timestamp", "missing-field", "metadata"];
+/** Defects of a message without metadata. */
+const TELEMETRY_DEFECTS: readonly Defect[] = ["value", "timestamp", "missing-timestamp", "missing-field"];
+
+/** A number as Python's str(float) writes it: always with a fraction (`650.0`). */
+export function pythonFloat(v: number): string {
+  return Number.isInteger(v) ? v.toFixed(1) : String(v);
+}
 
 /** How a device writes its timestamps (real devices differ; each keeps to one). */
 type TimeStyle = "naive-micro" | "zulu-milli" | "offset-micro";
@@ -90,12 +103,12 @@ export function formatTimestamp(ms: number, micros: number, style: TimeStyle): s
 /** The stream keys a run with these options writes to, in a stable order. */
 export function streamKeys(opts: GeneratorOptions): string[] {
   const keys: string[] = [];
-  if (opts.shape !== "shared") {
+  if (opts.shape !== "shared" && !opts.telemetry) {
     for (let d = 1; d <= opts.devices; d++) {
       for (const s of opts.sensors) keys.push(`${opts.prefix}:${deviceName(d)}:${s}`);
     }
   }
-  if (opts.shape !== "per-sensor") keys.push(opts.stream);
+  if (opts.shape !== "per-sensor" || opts.telemetry) keys.push(opts.stream);
   return keys;
 }
 
@@ -126,7 +139,7 @@ export function* generateMessages(opts: GeneratorOptions, rng: Rng, now: () => n
   for (let i = 0;; i++) {
     const s = series[i % series.length]!;
     const round = Math.floor(i / series.length);
-    const shared = opts.shape === "shared" || (opts.shape === "both" && round % 2 === 1);
+    const shared = opts.telemetry || opts.shape === "shared" || (opts.shape === "both" && round % 2 === 1);
     const p = s.profile;
     // Mean-reverting random walk, kept within the sensor's plausible range.
     s.value += (p.base - s.value) * 0.05 + (rng() - 0.5) * 2 * p.step;
@@ -140,15 +153,17 @@ export function* generateMessages(opts: GeneratorOptions, rng: Rng, now: () => n
       fields.device_id = s.device.name;
       fields.metric = s.sensor;
     }
-    fields.value = s.value.toFixed(p.decimals);
+    fields.value = opts.telemetry ? pythonFloat(Number(s.value.toFixed(p.decimals))) : s.value.toFixed(p.decimals);
     // The upstream ingestion service writes Python's utcnow().isoformat().
     fields.timestamp = formatTimestamp(ms, micros, shared ? "naive-micro" : s.device.style);
-    if (shared && p.unit !== undefined) fields.unit = p.unit;
-    fields.metadata = JSON.stringify({ firmware: s.device.firmware, rssi: s.device.rssi });
+    if (!opts.telemetry) {
+      if (shared && p.unit !== undefined) fields.unit = p.unit;
+      fields.metadata = JSON.stringify({ firmware: s.device.firmware, rssi: s.device.rssi });
+    }
 
     let defect: Defect | undefined;
     if (opts.badRatio > 0 && rng() < opts.badRatio) {
-      defect = pick(rng, DEFECTS);
+      defect = pick(rng, opts.telemetry ? TELEMETRY_DEFECTS : DEFECTS);
       if (defect === "value") fields.value = pick(rng, BAD_VALUES);
       else if (defect === "timestamp") fields.timestamp = pick(rng, BAD_TIMESTAMPS);
       else if (defect === "missing-timestamp") delete fields.timestamp;

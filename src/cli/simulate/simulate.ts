@@ -24,7 +24,8 @@ import {
 
 /** Help text of `db-writer simulate`. */
 export const SIMULATE_USAGE = `Usage: db-writer simulate --devices N --rate R [--duration S | --count C]
-                          [--shape per-sensor|single|both] [--bad-ratio X] [options]
+                          [--shape per-sensor|single|both] [--layout readings|telemetry]
+                          [--bad-ratio X] [options]
 
 Writes realistic sensor readings into Redis, in the per-sensor shape
 (<prefix>:<device>:<sensor>, fields value, timestamp, metadata), the single-stream
@@ -39,6 +40,10 @@ Options:
   --count C          messages in total (default 1000; 0 = until stopped)
   --duration S       run for S seconds (decimals allowed) instead of a count
   --shape SHAPE      per-sensor | single | both (default per-sensor); shared = single
+  --layout LAYOUT    readings | telemetry (default: TABLE_LAYOUT). telemetry writes what the
+                     iotDashboard's ingestion service writes today: the single stream only,
+                     fields device_id, metric, value, timestamp (no unit, no metadata);
+                     its devices sim-001 … must be registered in the devices table
   --bad-ratio X      share of deliberately malformed messages, 0.0 to 1.0 (default 0):
                      non-numeric value, bad or missing timestamp, missing field,
                      metadata not a JSON object
@@ -56,7 +61,8 @@ Examples:
   db-writer simulate --count 1000
   db-writer simulate --devices 20 --rate 50 --duration 60
   db-writer simulate --count 0 --rate 50 --devices 20        # until Ctrl-C
-  db-writer simulate --shape single --stream mqtt:ingestion --bad-ratio 0.05 --seed 7`;
+  db-writer simulate --shape single --stream mqtt:ingestion --bad-ratio 0.05 --seed 7
+  db-writer simulate --layout telemetry --devices 3 --count 300`;
 
 /** Sensor types written when --sensors is not given. */
 const DEFAULT_SENSORS = "temperature,humidity,co2,pressure,light,noise,pm25";
@@ -73,7 +79,7 @@ interface SimulateOptions extends GeneratorOptions {
   readonly seed: number;
 }
 
-function parseOptions(args: readonly string[]): SimulateOptions | undefined {
+function parseOptions(args: readonly string[], config: Config): SimulateOptions | undefined {
   const v = parseFlags("simulate", args, {
     devices: { type: "string" },
     sensors: { type: "string" },
@@ -81,6 +87,7 @@ function parseOptions(args: readonly string[]): SimulateOptions | undefined {
     duration: { type: "string" },
     rate: { type: "string" },
     shape: { type: "string" },
+    layout: { type: "string" },
     stream: { type: "string" },
     prefix: { type: "string" },
     "bad-ratio": { type: "string" },
@@ -92,6 +99,16 @@ function parseOptions(args: readonly string[]): SimulateOptions | undefined {
   if (!["per-sensor", "shared", "both"].includes(shape)) {
     throw new UsageError(
       `simulate: --shape must be per-sensor, single (or shared) or both, got ${JSON.stringify(v.shape)}`,
+    );
+  }
+  const layout = v.layout ?? config.tableLayout;
+  if (layout !== "readings" && layout !== "telemetry") {
+    throw new UsageError(`simulate: --layout must be readings or telemetry, got ${JSON.stringify(v.layout)}`);
+  }
+  const telemetry = layout === "telemetry";
+  if (telemetry && v.shape !== undefined && shape !== "shared") {
+    throw new UsageError(
+      `simulate: --layout telemetry writes the single stream only; --shape ${v.shape} does not apply`,
     );
   }
   if (v.duration !== undefined && v.count !== undefined) {
@@ -123,7 +140,8 @@ function parseOptions(args: readonly string[]): SimulateOptions | undefined {
     count: v.duration !== undefined ? 0 : intFlag("simulate", "count", v.count, 1000, 0),
     durationMs,
     rate: numberFlag("simulate", "rate", v.rate, 0, 0, Number.POSITIVE_INFINITY),
-    shape,
+    shape: telemetry ? "shared" : shape,
+    telemetry,
     stream: keyFlag("stream", v.stream, "mqtt:ingestion"),
     prefix: keyFlag("prefix", v.prefix, "mqtt_stream"),
     badRatio: numberFlag("simulate", "bad-ratio", v["bad-ratio"], 0, 0, 1),
@@ -133,7 +151,7 @@ function parseOptions(args: readonly string[]): SimulateOptions | undefined {
 
 /** Runs the simulator; resolves with the exit code. */
 export async function runSimulate(config: Config, args: readonly string[]): Promise<number> {
-  const opts = parseOptions(args);
+  const opts = parseOptions(args, config);
   if (!opts) {
     printLine(SIMULATE_USAGE);
     return 0;

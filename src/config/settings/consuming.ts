@@ -23,21 +23,23 @@ export const CONSUMING = {
     "consuming",
     patterns("mqtt_stream:*,mqtt:ingestion"),
     "Stream keys to consume: a glob, or a comma-separated list of globs and exact keys; new matching streams are " +
-      "picked up while running. The default takes both message shapes: the per-sensor streams and the shared " +
-      "stream of the iotDashboard's current ingestion service.",
+      "picked up while running. The readings layout's default takes both message shapes: the per-sensor streams " +
+      "and the shared stream of the iotDashboard's current ingestion service.",
+    { layoutDefaults: { telemetry: "mqtt:ingestion" } },
   ),
   deadLetterStream: setting(
     "DEAD_LETTER_STREAM",
     "consuming",
     name("mqtt_stream:failed"),
     "Stream that receives rejected entries; never consumed as input, even when a glob of STREAM_PATTERN matches it.",
+    { layoutDefaults: { telemetry: "mqtt:dlq" } },
   ),
   deadLetterMaxLen: setting(
     "DEAD_LETTER_MAXLEN",
     "consuming",
     int(0, 0, 1_000_000_000),
     "Approximate cap on the dead-letter stream's length (oldest entries are trimmed first); 0 keeps everything.",
-    { aliases: [TRIM_MAXLEN] },
+    { aliases: [TRIM_MAXLEN], layoutDefaults: { telemetry: "10000" } },
   ),
   batchSize: setting(
     "BATCH_SIZE",

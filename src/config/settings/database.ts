@@ -1,6 +1,7 @@
 /** Rows of the settings table: PostgreSQL and TimescaleDB. */
 import { setting } from "../setting.ts";
-import { bool, int, interval } from "../fields.ts";
+import { bool, int, interval, oneOf } from "../fields.ts";
+import { type Layout, LAYOUTS } from "../../sink/layout.ts";
 import { databaseUrl, tableName } from "../connection_fields.ts";
 
 /** PostgreSQL settings. */
@@ -18,11 +19,20 @@ export const DATABASE = {
         "postgres://writer:password@db.example:5432/iot?sslmode=verify-full&sslrootcert=/etc/db-writer/pg-ca.pem",
     },
   ),
+  tableLayout: setting(
+    "TABLE_LAYOUT",
+    "database",
+    oneOf<Layout>("readings", LAYOUTS),
+    "Shape of the target table: `readings` (`sensor_readings`: timestamp, device_id, sensor_type, value, " +
+      "metadata, source columns) or `telemetry` (the iotDashboard's `telemetry`: time, device_id, metric, value, " +
+      "unit; docs/data.md). `telemetry` also changes the defaults of the settings that say so.",
+  ),
   table: setting(
     "TABLE_NAME",
     "database",
     tableName("sensor_readings"),
     "Target table: a plain SQL identifier (letters, digits, `_`, at most 63 characters), optionally `schema.table`.",
+    { layoutDefaults: { telemetry: "telemetry" } },
   ),
   enableTimescale: setting(
     "ENABLE_TIMESCALE",

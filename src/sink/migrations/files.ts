@@ -3,6 +3,7 @@
  * paired and checksummed. The compiled binary carries its own copy.
  */
 import { MigrationError } from "../../errors.ts";
+import type { Layout } from "../layout.ts";
 
 /** One migration as found on disk. */
 export interface Migration {
@@ -15,8 +16,13 @@ export interface Migration {
 
 const FILE_RE = /^(\d{4})_([a-z0-9_]+)\.(up|down)\.sql$/;
 
-/** The migrations shipped with the service (also inside the compiled binary). */
+/** The migrations shipped with the service (also inside the compiled binary): the `readings` layout's. */
 export const MIGRATIONS_DIR = new URL("../../../db/migrations/", import.meta.url);
+
+/** The migrations of a table layout: `readings` in db/migrations/, any other in its own subdirectory. */
+export function migrationsDir(layout: Layout): URL {
+  return layout === "readings" ? MIGRATIONS_DIR : new URL(`${layout}/`, MIGRATIONS_DIR);
+}
 
 async function sha256(text: string): Promise<string> {
   const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));

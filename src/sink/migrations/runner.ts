@@ -10,7 +10,18 @@ import type { Logger } from "../../log.ts";
 import type { Sql } from "../client.ts";
 import { quoteTable, tableLabel, type TableName } from "../table.ts";
 import type { Migration } from "./files.ts";
-import { applyTimescalePolicies, isHypertable, timescaleHint, type TimescaleSettings } from "./timescale.ts";
+import {
+  applyTimescalePolicies,
+  type CompressionColumns,
+  isHypertable,
+  timescaleHint,
+  type TimescaleSettings,
+} from "./timescale.ts";
+
+/** The migration history table beside `table` (in its schema). */
+export function historyTable(table: TableName): string {
+  return `${table.schema ? `"${table.schema}".` : ""}db_writer_migrations`;
+}
 
 /** One line of `migrate status`. */
 export interface MigrationStatus {
@@ -37,12 +48,14 @@ export class Migrator {
       readonly timescale?: TimescaleSettings;
       readonly migrations: readonly Migration[];
       readonly log: Logger;
+      /** How the layout's chunks are compressed (the `readings` columns when absent). */
+      readonly compression?: CompressionColumns;
     },
   ) {
     const t = opts.table;
     this.#target = tableLabel(t);
     const schemaPrefix = t.schema ? `"${t.schema}".` : "";
-    this.#history = `${schemaPrefix}db_writer_migrations`;
+    this.#history = historyTable(t);
     this.#vars = { table: quoteTable(t), schema_prefix: schemaPrefix, table_name: t.name };
   }
 
@@ -89,7 +102,7 @@ export class Migrator {
       }
       if (this.opts.enableTimescale) await this.#timescaleCatchUp(conn, applied);
       if (this.opts.enableTimescale && this.opts.timescale) {
-        await applyTimescalePolicies(conn, this.opts.table, this.opts.timescale, this.opts.log);
+        await applyTimescalePolicies(conn, this.opts.table, this.opts.timescale, this.opts.log, this.opts.compression);
       }
       return done;
     });

@@ -27,6 +27,15 @@ export const COMPRESS_SEGMENT_BY = "device_id, sensor_type";
 /** Order inside a compressed segment. */
 export const COMPRESS_ORDER_BY = '"timestamp" DESC';
 
+/** How compressed chunks are segmented and ordered (per table layout). */
+export interface CompressionColumns {
+  readonly segmentBy: string;
+  readonly orderBy: string;
+}
+
+/** The `readings` layout's compression columns. */
+export const READINGS_COMPRESSION: CompressionColumns = { segmentBy: COMPRESS_SEGMENT_BY, orderBy: COMPRESS_ORDER_BY };
+
 /**
  * The statements that bring the hypertable's policies in line with `settings`.
  * A setting left unset changes nothing on the server. Intervals come validated
@@ -36,6 +45,7 @@ export function timescalePolicyStatements(
   table: TableName,
   settings: TimescaleSettings,
   state: HypertableState,
+  columns: CompressionColumns = READINGS_COMPRESSION,
 ): string[] {
   const t = quoteTable(table);
   const regclass = `'${t.replaceAll("'", "''")}'::regclass`;
@@ -48,8 +58,8 @@ export function timescalePolicyStatements(
     if (!state.compressionEnabled) {
       out.push(
         `ALTER TABLE ${t} SET (timescaledb.compress, ` +
-          `timescaledb.compress_segmentby = '${COMPRESS_SEGMENT_BY}', ` +
-          `timescaledb.compress_orderby = '${COMPRESS_ORDER_BY.replaceAll("'", "''")}')`,
+          `timescaledb.compress_segmentby = '${columns.segmentBy}', ` +
+          `timescaledb.compress_orderby = '${columns.orderBy.replaceAll("'", "''")}')`,
       );
     }
     // Remove and add: add_*_policy(if_not_exists) keeps an older interval.
@@ -109,6 +119,7 @@ export async function applyTimescalePolicies(
   table: TableName,
   settings: TimescaleSettings,
   log: Logger,
+  columns: CompressionColumns = READINGS_COMPRESSION,
 ): Promise<void> {
   const [row] = await conn.unsafe(
     `SELECT compression_enabled FROM timescaledb_information.hypertables
@@ -117,7 +128,7 @@ export async function applyTimescalePolicies(
   );
   const statements = timescalePolicyStatements(table, settings, {
     compressionEnabled: row?.compression_enabled === true,
-  });
+  }, columns);
   if (statements.length === 0) return;
   await conn.unsafe("BEGIN");
   try {
