@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import postgres from "postgres";
 import { loadConfig, readEnvironment } from "../src/config/load.ts";
+import { leftoverWarnings } from "../src/config/leftovers.ts";
 import { ConfigError } from "../src/errors.ts";
 import { createWorld, DATABASE_URL, REDIS_URL, runCli, spawnService } from "./helpers.ts";
 import { message, stopService } from "./e2e_helpers.ts";
@@ -214,4 +215,21 @@ Deno.test("a running service started from the DB_* set logs its URL with the pas
   const printed = [...svc.lines, ...svc.errLines].join("\n");
   assert.ok(!printed.includes(password), "password printed");
   assert.ok(!printed.includes(encodeURIComponent(password)), "encoded password printed");
+});
+
+Deno.test("with TABLE_LAYOUT=telemetry, the .env.example lines the current writer never read are warned about", () => {
+  const example = {
+    STREAM_PATTERN: "mqtt_stream:*",
+    DEAD_LETTER_STREAM: "mqtt_stream:failed",
+    TABLE_NAME: "sensor_readings",
+  };
+  const warnings = leftoverWarnings(loadConfig({ ...example, TABLE_LAYOUT: "telemetry" }, HOST));
+  assert.deepEqual(warnings.map((w) => w.split("=")[0]), ["STREAM_PATTERN", "DEAD_LETTER_STREAM", "TABLE_NAME"]);
+  assert.match(warnings[0]!, /wins over TABLE_LAYOUT=telemetry's mqtt:ingestion/);
+  assert.deepEqual(leftoverWarnings(loadConfig(example, HOST)), [], "nothing to say with the readings layout");
+  assert.deepEqual(leftoverWarnings(loadConfig({ TABLE_LAYOUT: "telemetry" }, HOST)), []);
+  assert.deepEqual(
+    leftoverWarnings(loadConfig({ TABLE_LAYOUT: "telemetry", STREAM_PATTERN: "mqtt:ingestion,extra:*" }, HOST)),
+    [],
+  );
 });
