@@ -13,7 +13,7 @@ import { Stats } from "../src/ops/stats.ts";
 import { LagMonitor } from "../src/ops/lag.ts";
 
 const STREAMS = Number(Deno.env.get("BENCH_LAG_STREAMS") ?? 1000);
-const REDIS_URL = Deno.env.get("TEST_REDIS_URL") ?? "redis://127.0.0.1:6379/0";
+const REDIS_URL = Deno.env.get("TEST_REDIS_URL") || "redis://127.0.0.1:6379/15";
 const prefix = `bench_lag_${crypto.randomUUID().slice(0, 8)}`;
 const group = "bench";
 const silent = { debug() {}, info() {}, warn() {}, error() {} };

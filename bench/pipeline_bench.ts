@@ -12,7 +12,8 @@
  * Absolute numbers on a shared machine mean little: compare the ratios.
  */
 import { Readable } from "node:stream";
-import { createWorld, spawnService, type World } from "../tests/helpers.ts";
+import { createWorld, type World } from "../tests/_helpers/world.ts";
+import { spawnService } from "../tests/_helpers/process.ts";
 import { migratorFor } from "../src/sink/migrations/prepare.ts";
 import type { Layout } from "../src/sink/layout.ts";
 import { logger, printLine } from "../src/log.ts";

@@ -63,3 +63,8 @@ export function setting<T>(
 ): Setting<T> {
   return { env, group, doc, ...field, ...more };
 }
+
+/** The value a setting takes when unset, exactly as configuration loading reads it (seconds in ms, say). */
+export function defaultOf<T>(s: Field<T>): T {
+  return s.schema.parse(undefined);
+}

@@ -2,6 +2,8 @@
  * Caps on what one stream entry may hold, and the cheap checks that enforce
  * them before anything is parsed or stored. Pure: no I/O.
  */
+import { defaultOf } from "../config/setting.ts";
+import { LIMITS } from "../config/settings/limits.ts";
 
 /** Caps applied to every entry (MAX_MESSAGE_BYTES, MAX_MESSAGE_FIELDS, MAX_METADATA_BYTES, MAX_METADATA_DEPTH). */
 export interface DecodeLimits {
@@ -15,12 +17,12 @@ export interface DecodeLimits {
   readonly maxMetadataDepth: number;
 }
 
-/** The defaults of the four settings. */
+/** The defaults of the four settings, from the settings table (src/config/settings/limits.ts). */
 export const DEFAULT_LIMITS: DecodeLimits = Object.freeze({
-  maxMessageBytes: 65_536,
-  maxMessageFields: 1000,
-  maxMetadataBytes: 16_384,
-  maxMetadataDepth: 32,
+  maxMessageBytes: defaultOf(LIMITS.maxMessageBytes),
+  maxMessageFields: defaultOf(LIMITS.maxMessageFields),
+  maxMetadataBytes: defaultOf(LIMITS.maxMetadataBytes),
+  maxMetadataDepth: defaultOf(LIMITS.maxMetadataDepth),
 });
 
 /**

@@ -6,14 +6,15 @@ import type { Config } from "../../config/load.ts";
 import { UsageError } from "../../errors.ts";
 import { printLine } from "../../log.ts";
 import { withRedis } from "../with_redis.ts";
-import { parseList } from "./list.ts";
+import { DEFAULT_LIST_LIMIT, parseList } from "./list.ts";
+import { CONSUMING } from "../../config/settings/consuming.ts";
 import { parseReplay } from "./replay.ts";
 import { parsePurge } from "./purge.ts";
 
 /** Help text of `db-writer dlq`. */
 export const DLQ_USAGE = `Usage:
   db-writer dlq list [--limit N] [--json]
-      Show the oldest N dead letters (default 100), one per line: id, when it
+      Show the oldest N dead letters (default ${DEFAULT_LIST_LIMIT}), one per line: id, when it
       failed, original stream and id, the error, the original fields.
       --json prints one JSON object per line instead:
       {"id", "original_stream", "original_id", "error", "failed_at", "fields"}.
@@ -32,7 +33,7 @@ export const DLQ_USAGE = `Usage:
       given ones. Asks for confirmation on a terminal; --yes (-y) skips the
       question, and is required when not on a terminal.
 
-The dead-letter stream is DEAD_LETTER_STREAM (default mqtt_stream:failed).
+The dead-letter stream is DEAD_LETTER_STREAM (default ${CONSUMING.deadLetterStream.shownDefault}).
 Letters the iotDashboard writer left (fields stream_key, message_id,
 device_id, metric, value, timestamp, reason) are listed too, and replayed as
 an entry of device_id, metric, value and timestamp on their stream_key; one

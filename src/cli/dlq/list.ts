@@ -5,6 +5,9 @@ import { type LetterView, readLetter } from "../../dead_letters/read.ts";
 import { parseFlags } from "../args.ts";
 import { type Action, type Entry, limitFlag } from "./flags.ts";
 
+/** How many dead letters `dlq list` shows without --limit. */
+export const DEFAULT_LIST_LIMIT = 100;
+
 /** Parses `dlq list` flags into its action. */
 export function parseList(args: readonly string[]): Action {
   const v = parseFlags("dlq list", args, {
@@ -12,7 +15,7 @@ export function parseList(args: readonly string[]): Action {
     count: { type: "string" },
     json: { type: "boolean" },
   });
-  const count = limitFlag("dlq list", v, 100);
+  const count = limitFlag("dlq list", v, DEFAULT_LIST_LIMIT);
   return async (redis, stream) => {
     const entries = await redis.xrange(stream, "-", "+", "COUNT", count) as Entry[];
     for (const [id, flat] of entries) {

@@ -22,6 +22,16 @@ import {
   streamKeys,
 } from "./messages.ts";
 
+/** What a flag means when it is not given (the help text shows these). */
+const DEFAULTS = {
+  sensors: "temperature,humidity,co2,pressure,light,noise,pm25",
+  devices: 5,
+  count: 1000,
+  shape: "per-sensor",
+  stream: "mqtt:ingestion",
+  prefix: "mqtt_stream",
+} as const;
+
 /** Help text of `db-writer simulate`. */
 export const SIMULATE_USAGE = `Usage: db-writer simulate --devices N --rate R [--duration S | --count C]
                           [--shape per-sensor|single|both] [--layout readings|telemetry]
@@ -35,11 +45,11 @@ Progress (sent, rate, elapsed) goes to stderr: redrawn in place on a terminal,
 a line every 5 s otherwise.
 
 Options:
-  --devices N        devices to simulate, sim-001 … (default 5)
+  --devices N        devices to simulate, sim-001 … (default ${DEFAULTS.devices})
   --rate R           messages per second (default 0 = as fast as possible)
-  --count C          messages in total (default 1000; 0 = until stopped)
+  --count C          messages in total (default ${DEFAULTS.count}; 0 = until stopped)
   --duration S       run for S seconds (decimals allowed) instead of a count
-  --shape SHAPE      per-sensor | single | both (default per-sensor); shared = single
+  --shape SHAPE      per-sensor | single | both (default ${DEFAULTS.shape}); shared = single
   --layout LAYOUT    readings | telemetry (default: TABLE_LAYOUT). telemetry writes what the
                      iotDashboard's ingestion service writes today: the single stream only,
                      fields device_id, metric, value, timestamp (no unit, no metadata);
@@ -47,11 +57,11 @@ Options:
   --bad-ratio X      share of deliberately malformed messages, 0.0 to 1.0 (default 0):
                      non-numeric value, bad or missing timestamp, missing field,
                      metadata not a JSON object
-  --sensors LIST     comma-separated sensor types (default temperature,humidity,co2,
-                     pressure,light,noise,pm25; also known: battery; others drift
-                     between 0 and 100)
-  --stream KEY       the single stream (default mqtt:ingestion)
-  --prefix PREFIX    per-sensor stream prefix (default mqtt_stream)
+  --sensors LIST     comma-separated sensor types (also known: battery; others drift
+                     between 0 and 100), default:
+                     ${DEFAULTS.sensors}
+  --stream KEY       the single stream (default ${DEFAULTS.stream})
+  --prefix PREFIX    per-sensor stream prefix (default ${DEFAULTS.prefix})
   --seed N           seed for a repeatable run, 0 to 4294967295 (default random)
   -h, --help         show this help
 
@@ -63,9 +73,6 @@ Examples:
   db-writer simulate --count 0 --rate 50 --devices 20        # until Ctrl-C
   db-writer simulate --shape single --stream mqtt:ingestion --bad-ratio 0.05 --seed 7
   db-writer simulate --layout telemetry --devices 3 --count 300`;
-
-/** Sensor types written when --sensors is not given. */
-const DEFAULT_SENSORS = "temperature,humidity,co2,pressure,light,noise,pm25";
 
 /** Messages per pipelined round trip when not paced. */
 const CHUNK = 500;
@@ -95,7 +102,7 @@ function parseOptions(args: readonly string[], config: Config): SimulateOptions 
     help: { type: "boolean", short: "h" },
   });
   if (v.help) return undefined;
-  const shape = (v.shape === "single" ? "shared" : v.shape ?? "per-sensor") as Shape;
+  const shape = (v.shape === "single" ? "shared" : v.shape ?? DEFAULTS.shape) as Shape;
   if (!["per-sensor", "shared", "both"].includes(shape)) {
     throw new UsageError(
       `simulate: --shape must be per-sensor, single (or shared) or both, got ${JSON.stringify(v.shape)}`,
@@ -118,7 +125,7 @@ function parseOptions(args: readonly string[], config: Config): SimulateOptions 
     // A timer holds at most 2^31 - 1 ms (about 24.8 days); a longer one would fire at once.
     numberFlag("simulate", "duration", v.duration, 0, 0.001, 2_147_483) * 1000,
   );
-  const sensors = (v.sensors ?? DEFAULT_SENSORS).split(",").map((s) => s.trim()).filter((s) => s);
+  const sensors = (v.sensors ?? DEFAULTS.sensors).split(",").map((s) => s.trim()).filter((s) => s);
   const badSensor = sensors.find((s) => /\s/.test(s) || s.length > 100);
   if (sensors.length === 0 || badSensor !== undefined) {
     throw new UsageError(
@@ -135,15 +142,15 @@ function parseOptions(args: readonly string[], config: Config): SimulateOptions 
     return s;
   };
   return {
-    devices: intFlag("simulate", "devices", v.devices, 5, 1, 100_000),
+    devices: intFlag("simulate", "devices", v.devices, DEFAULTS.devices, 1, 100_000),
     sensors: [...new Set(sensors)],
-    count: v.duration !== undefined ? 0 : intFlag("simulate", "count", v.count, 1000, 0),
+    count: v.duration !== undefined ? 0 : intFlag("simulate", "count", v.count, DEFAULTS.count, 0),
     durationMs,
     rate: numberFlag("simulate", "rate", v.rate, 0, 0, Number.POSITIVE_INFINITY),
     shape: telemetry ? "shared" : shape,
     telemetry,
-    stream: keyFlag("stream", v.stream, "mqtt:ingestion"),
-    prefix: keyFlag("prefix", v.prefix, "mqtt_stream"),
+    stream: keyFlag("stream", v.stream, DEFAULTS.stream),
+    prefix: keyFlag("prefix", v.prefix, DEFAULTS.prefix),
     badRatio: numberFlag("simulate", "bad-ratio", v["bad-ratio"], 0, 0, 1),
     seed: intFlag("simulate", "seed", v.seed, crypto.getRandomValues(new Uint32Array(1))[0]!, 0, 2 ** 32 - 1),
   };

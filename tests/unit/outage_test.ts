@@ -1,0 +1,134 @@
+/**
+ * Pure tests of outage logging with a fake logger and a fake clock: one line
+ * when an outage starts, one when it ends, never one per retry.
+ */
+import assert from "node:assert/strict";
+import type { Logger } from "../../src/log.ts";
+import { Outage } from "../../src/ops/outage.ts";
+
+type Level = "debug" | "info" | "warn" | "error";
+interface Line {
+  level: Level;
+  message: string;
+  props: Record<string, unknown> | undefined;
+}
+
+function fakeLogger(): Logger & { lines: Line[] } {
+  const lines: Line[] = [];
+  const at = (level: Level) => (message: string, props?: Record<string, unknown>) => {
+    lines.push({ level, message, props });
+  };
+  return { lines, debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error") };
+}
+
+function fakeClock(start = 1_700_000_000_000) {
+  let now = start;
+  return { now: () => now, advance: (ms: number) => void (now += ms) };
+}
+
+function pgDown(): Error {
+  return Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:5432"), { code: "ECONNREFUSED" });
+}
+
+Deno.test("Outage: nothing is logged while all is well", () => {
+  const log = fakeLogger();
+  const outage = new Outage("postgres", log, fakeClock().now);
+  outage.ok();
+  outage.ok();
+  assert.deepEqual(log.lines, []);
+  assert.equal(outage.down, false);
+  assert.equal(outage.dependency, "postgres");
+});
+
+Deno.test("Outage: one line at the start however many failures, one at recovery with its duration", () => {
+  const log = fakeLogger();
+  const clock = fakeClock();
+  const outage = new Outage("postgres", log, clock.now);
+
+  outage.failed(pgDown());
+  assert.equal(outage.down, true);
+  for (let i = 0; i < 25; i++) {
+    clock.advance(100);
+    outage.failed(new Error(`retry ${i}`));
+  }
+  assert.equal(log.lines.length, 1);
+  assert.deepEqual(log.lines[0], {
+    level: "error",
+    message: "postgres unavailable; retrying until it is back",
+    props: { dependency: "postgres", error: "ECONNREFUSED: connect ECONNREFUSED 127.0.0.1:5432" },
+  });
+
+  clock.advance(1500); // 25 * 100 + 1500 = 4000 ms since the first failure
+  outage.ok();
+  assert.equal(outage.down, false);
+  assert.equal(log.lines.length, 2);
+  assert.deepEqual(log.lines[1], {
+    level: "info",
+    message: "postgres available again",
+    props: { dependency: "postgres", outage_seconds: 4, failed_attempts: 26 },
+  });
+
+  outage.ok();
+  outage.ok();
+  assert.equal(log.lines.length, 2, "no more lines once recovered");
+});
+
+Deno.test("Outage: duration rounded to a tenth of a second", async (t) => {
+  const cases: [ms: number, seconds: number][] = [[0, 0], [1234, 1.2], [1250, 1.3], [61_049, 61], [99, 0.1]];
+  for (const [ms, seconds] of cases) {
+    await t.step(`${ms} ms → ${seconds} s`, () => {
+      const log = fakeLogger();
+      const clock = fakeClock();
+      const outage = new Outage("redis", log, clock.now);
+      outage.failed(new Error("Connection is closed."));
+      clock.advance(ms);
+      outage.ok();
+      assert.equal(log.lines[1]?.props?.outage_seconds, seconds);
+    });
+  }
+});
+
+Deno.test("Outage: a second outage is logged again, counted from zero", () => {
+  const log = fakeLogger();
+  const clock = fakeClock();
+  const outage = new Outage("redis", log, clock.now);
+
+  outage.failed(new Error("Connection is closed."));
+  outage.failed(new Error("Connection is closed."));
+  clock.advance(2000);
+  outage.ok();
+
+  clock.advance(60_000);
+  outage.failed(new Error("LOADING Redis is loading the dataset in memory"));
+  assert.equal(outage.down, true);
+  clock.advance(500);
+  outage.ok();
+
+  assert.deepEqual(
+    log.lines.map((l) => [l.level, l.message, l.props?.outage_seconds, l.props?.failed_attempts, l.props?.error]),
+    [
+      ["error", "redis unavailable; retrying until it is back", undefined, undefined, "Connection is closed."],
+      ["info", "redis available again", 2, 2, undefined],
+      [
+        "error",
+        "redis unavailable; retrying until it is back",
+        undefined,
+        undefined,
+        "LOADING Redis is loading the dataset in memory",
+      ],
+      ["info", "redis available again", 0.5, 1, undefined],
+    ],
+  );
+});
+
+Deno.test("Outage: two dependencies are tracked apart", () => {
+  const log = fakeLogger();
+  const clock = fakeClock();
+  const redis = new Outage("redis", log, clock.now);
+  const postgres = new Outage("postgres", log, clock.now);
+  postgres.failed(pgDown());
+  redis.ok();
+  assert.equal(redis.down, false);
+  assert.equal(postgres.down, true);
+  assert.deepEqual(log.lines.map((l) => l.props?.dependency), ["postgres"]);
+});
