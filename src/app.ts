@@ -29,6 +29,7 @@ import { serveHttp } from "./ops/http.ts";
 import { checkDependencies } from "./ops/health.ts";
 import { renderMetrics } from "./ops/metrics.ts";
 import { heapLimitBytes, heapWarning } from "./ops/memory.ts";
+import { leftoverWarnings } from "./config/leftovers.ts";
 import { VERSION } from "./version.ts";
 
 /** The whole service; `await using` (or disposing it) closes every connection and timer. */
@@ -229,6 +230,9 @@ function build(config: Config, log: Logger, stack: AsyncDisposableStack): App {
       log.info("starting db-writer", { version: VERSION, config: redactedConfig(config) });
       const heap = heapWarning(config, heapLimitBytes());
       if (heap) log.warn("memory: the largest batches allowed may not fit in the heap", { problem: heap });
+      for (const problem of leftoverWarnings(config)) {
+        log.warn("a setting left from the old writer's .env", { problem });
+      }
       const abortRead = () => void source.interrupt();
       stop.addEventListener("abort", abortRead, { once: true });
       stack.defer(() => stop.removeEventListener("abort", abortRead));

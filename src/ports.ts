@@ -33,6 +33,11 @@ export interface Reading {
   readonly unit?: string | null;
   readonly sourceStream: string;
   readonly sourceId: string;
+  /**
+   * The message's time had no UTC offset (so `time` reads it as UTC): the
+   * previous service stored such a time as read in the database's time zone.
+   */
+  readonly naiveTime?: true;
 }
 
 /** Every class a dead-letter reason can have: a small fixed set, so metrics can count by kind. */
@@ -95,7 +100,8 @@ export interface WriteOptions {
   /**
    * Some entries were delivered before: also skip readings that the previous
    * service already stored (rows without a source id, same device, sensor,
-   * instant and value), since it never acknowledged what it stored.
+   * instant and value; a naive time matched as UTC and as the database's
+   * local time), since it never acknowledged what it stored.
    */
   readonly redelivered?: boolean;
 }

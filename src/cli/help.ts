@@ -39,7 +39,7 @@ Takes no arguments: every setting comes from the environment or .env.
 
 Examples:
   db-writer                                  # same as db-writer run
-  STREAM_PATTERN='mqtt_stream:*,mqtt:ingestion' db-writer run
+  STREAM_PATTERN='mqtt_stream:*' db-writer run  # per-sensor streams only
   LOG_FORMAT=console LOG_LEVEL=debug db-writer run`;
 
 /** Help of `db-writer migrate`. */

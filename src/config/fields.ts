@@ -107,9 +107,14 @@ export function oneOf<T extends string>(
   });
 }
 
-/** A log level; `WARN` is an alias of `WARNING`. */
+/** A log level; `WARN` is an alias of `WARNING`, and Python's `CRITICAL` (the iotDashboard writer's) of `ERROR`. */
 export function logLevel(): Field<LogLevel> {
-  return oneOf<LogLevel>("info", ["debug", "info", "warning", "error"], { warn: "warning" }, (v) => v.toUpperCase());
+  return oneOf<LogLevel>(
+    "info",
+    ["debug", "info", "warning", "error"],
+    { warn: "warning", critical: "error" },
+    (v) => v.toUpperCase(),
+  );
 }
 
 /** A name without spaces, at most 200 characters (consumer group, stream key). */

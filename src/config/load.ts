@@ -11,6 +11,7 @@ import { CONFIG_VARIABLES, SETTING_LIST, SETTINGS, type Settings } from "./setti
 import type { Layout } from "../sink/layout.ts";
 import { crossProblems } from "./rules.ts";
 import { shown } from "./redact.ts";
+import { databaseUrlFromParts, usesDatabaseParts } from "./database_parts.ts";
 
 /** Settings that are assembled into a structure of their own in {@link Config}. */
 type Assembled =
@@ -28,7 +29,12 @@ type Assembled =
   | "timescaleChunkInterval"
   | "timescaleCompressAfter"
   | "timescaleRetainFor"
-  | "consumerName";
+  | "consumerName"
+  | "dbHost"
+  | "dbPort"
+  | "dbName"
+  | "dbUser"
+  | "dbPassword";
 
 /** The service's whole configuration; see docs/configuration.md for every variable. */
 export type Config = Readonly<
@@ -40,6 +46,13 @@ export type Config = Readonly<
   }
 >;
 
+/** Where a setting's raw value came from (its own name or an alias), and what that name accepts if it says so. */
+interface Raw {
+  readonly from: string;
+  readonly raw?: string;
+  readonly expected?: string;
+}
+
 /** The layout the environment asks for; the default when TABLE_LAYOUT is invalid (reported on its own). */
 function chosenLayout(env: Readonly<Record<string, string | undefined>>): Layout {
   const parsed = SETTINGS.tableLayout.schema.safeParse(env[SETTINGS.tableLayout.env]);
@@ -50,16 +63,20 @@ function chosenLayout(env: Readonly<Record<string, string | undefined>>): Layout
  * The raw value of each setting: its own variable, else the first alias given
  * (converted to its form), else its default under the chosen TABLE_LAYOUT.
  */
-function rawValues(env: Readonly<Record<string, string | undefined>>): Map<string, { from: string; raw?: string }> {
-  const out = new Map<string, { from: string; raw?: string }>();
+function rawValues(env: Readonly<Record<string, string | undefined>>): Map<string, Raw> {
+  const out = new Map<string, Raw>();
   const layout = chosenLayout(env);
   for (const s of SETTING_LIST) {
-    let pick: { from: string; raw?: string } = { from: s.env, raw: env[s.env] };
+    let pick: Raw = { from: s.env, raw: env[s.env] };
     if ((pick.raw?.trim() ?? "") === "") {
       for (const alias of s.aliases ?? []) {
         const raw = env[alias.env];
         if ((raw?.trim() ?? "") === "") continue;
-        pick = { from: alias.env, raw: alias.convert ? alias.convert(raw!) : raw };
+        pick = {
+          from: alias.env,
+          raw: alias.convert ? alias.convert(raw!) : raw,
+          ...(alias.expected ? { expected: alias.expected } : {}),
+        };
         break;
       }
     }
@@ -82,10 +99,12 @@ export function loadConfig(
   const problems: string[] = [];
   const raws = rawValues(env);
   for (const s of SETTING_LIST) {
-    const { from, raw } = raws.get(s.key)!;
+    const { from, raw, expected } = raws.get(s.key)!;
     const parsed = s.schema.safeParse(raw);
     if (parsed.success) values[s.key] = parsed.data;
-    else {
+    else if (expected !== undefined) {
+      problems.push(`${from}: got ${shown(from, env[from])}, expected ${expected} (read as ${s.env})`);
+    } else {
       for (const issue of parsed.error.issues) {
         problems.push(`${from}: got ${shown(from, env[from])}, expected ${issue.message}`);
       }
@@ -93,10 +112,10 @@ export function loadConfig(
   }
   problems.push(...crossProblems({ env, values: values as Partial<Settings> }));
   if (problems.length > 0) throw new ConfigError(problems);
-  return assemble(values as Settings, host);
+  return assemble(values as Settings, host, usesDatabaseParts(env));
 }
 
-function assemble(v: Settings, host: { hostname: string; pid: number }): Config {
+function assemble(v: Settings, host: { hostname: string; pid: number }, fromParts: boolean): Config {
   const {
     redisUrl,
     redisHost,
@@ -113,8 +132,17 @@ function assemble(v: Settings, host: { hostname: string; pid: number }): Config 
     timescaleCompressAfter,
     timescaleRetainFor,
     consumerName,
+    dbHost,
+    dbPort,
+    dbName,
+    dbUser,
+    dbPassword,
     ...rest
   } = v;
+  // The rules made sure the DB_* set is whole when it decides.
+  const databaseUrl = fromParts
+    ? databaseUrlFromParts({ host: dbHost!, port: dbPort, name: dbName!, user: dbUser!, password: dbPassword! })
+    : rest.databaseUrl;
   const server: RedisSettings = {
     ...(redisUrl ?? {
       host: redisHost,
@@ -139,6 +167,7 @@ function assemble(v: Settings, host: { hostname: string; pid: number }): Config 
     : server;
   return Object.freeze({
     ...rest,
+    databaseUrl,
     redis: Object.freeze(redis),
     consumerName: consumerName ?? `${host.hostname}-${host.pid}`,
     timescale: Object.freeze({

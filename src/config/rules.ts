@@ -6,6 +6,7 @@
 import type { Settings } from "./settings.ts";
 import { FALSE_WORDS, TRUE_WORDS } from "./fields.ts";
 import { shown } from "./redact.ts";
+import { missingDatabaseParts } from "./database_parts.ts";
 
 /** The raw environment and the settings that parsed. */
 export interface RuleInput {
@@ -101,8 +102,12 @@ const clusterDatabase: Rule = ({ values: v }) => {
   ];
 };
 
+/** DB_HOST, DB_NAME, DB_USER, DB_PASSWORD: all or none (unless DATABASE_URL is set, which wins). */
+const databaseParts: Rule = ({ env }) => missingDatabaseParts(env);
+
 /** Every rule, in the order their problems are listed. */
 export const RULES: readonly Rule[] = [
+  databaseParts,
   retryBounds,
   poolRoom,
   redisTls,

@@ -32,6 +32,8 @@ export interface Alias {
   readonly convert?: (raw: string) => string;
   /** Where the name comes from, for the docs (e.g. "the iotDashboard writer"). */
   readonly note?: string;
+  /** What the alias accepts, in its own terms, for error messages (default: the setting's `expected`). */
+  readonly expected?: string;
 }
 
 /** One row of the table. */

@@ -11,6 +11,7 @@ import type { z } from "zod";
 import type { Setting } from "./setting.ts";
 import { REDIS } from "./settings/redis.ts";
 import { DATABASE, TIMESCALE } from "./settings/database.ts";
+import { DATABASE_PARTS } from "./settings/database_parts.ts";
 import { CONSUMING } from "./settings/consuming.ts";
 import { RELIABILITY } from "./settings/reliability.ts";
 import { HTTP, LOGGING, MIGRATIONS } from "./settings/operations.ts";
@@ -21,6 +22,7 @@ import { DATA_RULES } from "./settings/data_rules.ts";
 export const SETTINGS = {
   ...REDIS,
   ...DATABASE,
+  ...DATABASE_PARTS,
   ...CONSUMING,
   ...RELIABILITY,
   ...LOGGING,

@@ -13,7 +13,7 @@ import {
   quoted,
   REPLACEMENT_CHAR,
 } from "./limits.ts";
-import { parseInstant } from "./instant.ts";
+import { isNaiveInstant, parseInstant } from "./instant.ts";
 import { parseStreamKey } from "./stream_key.ts";
 
 /** Longest device id and sensor type the table accepts (VARCHAR(100)). */
@@ -114,7 +114,8 @@ function decodeWithin(entry: StreamEntry, limits: DecodeLimits): Decoded {
   if (device instanceof Reject) return rejected(device);
   const value = decodeValue(f.value);
   if (value instanceof Reject) return rejected(value);
-  const time = decodeTime(field(f, "timestamp", "time"));
+  const rawTime = field(f, "timestamp", "time");
+  const time = decodeTime(rawTime);
   if (time instanceof Reject) return rejected(time);
   let metadata = decodeMetadata(f.metadata, limits);
   if (metadata instanceof Reject) return rejected(metadata);
@@ -136,6 +137,7 @@ function decodeWithin(entry: StreamEntry, limits: DecodeLimits): Decoded {
       metadata,
       sourceStream: entry.stream,
       sourceId: entry.id,
+      ...(isNaiveInstant(rawTime!) ? { naiveTime: true as const } : {}),
     },
   };
 }

@@ -98,3 +98,14 @@ function parseCommonInstant(s: string): string | undefined | null {
   }
   return withOffset;
 }
+
+const OFFSET_RE = /(?:[Zz]|[+-]\d{2}(?::?\d{2})?)$/;
+
+/**
+ * Whether a date-time that {@link parseInstant} accepted names no UTC offset
+ * (taken as UTC here; a writer that handed it to PostgreSQL as a naive time
+ * had it read in the session's time zone).
+ */
+export function isNaiveInstant(accepted: string): boolean {
+  return !OFFSET_RE.test(accepted.trim());
+}

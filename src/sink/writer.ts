@@ -16,6 +16,7 @@ import { copyEscape, copyIn } from "./copy.ts";
 import { lostUniqueIndex, tally, writeOrSplit } from "./split.ts";
 import type { Sql } from "./client.ts";
 import { quoteTable, tableLabel, type TableName } from "./table.ts";
+import { insertSkippingLegacy, naiveFlags } from "./legacy.ts";
 
 /** Writes readings into the configured table. */
 export class PostgresSink implements Sink {
@@ -31,13 +32,12 @@ export class PostgresSink implements Sink {
     this.#copy =
       `COPY ${t} ("timestamp", device_id, sensor_type, value, metadata, source_stream, source_id) FROM STDIN`;
     const insert = `INSERT INTO ${t} ("timestamp", device_id, sensor_type, value, metadata, source_stream, source_id) `;
-    const rows = `unnest($1::text[]::timestamptz[], $2::text[], $3::text[], $4::float8[], ` +
-      `$5::text[]::jsonb[], $6::text[], $7::text[])`;
+    const columns = `$1::text[]::timestamptz[], $2::text[], $3::text[], $4::float8[], ` +
+      `$5::text[]::jsonb[], $6::text[], $7::text[]`;
+    const rows = `unnest(${columns})`;
     const conflict = `ON CONFLICT (source_stream, source_id, "timestamp") DO NOTHING`;
     this.#statement = `${insert}SELECT * FROM ${rows} ${conflict}`;
-    this.#statementSkippingLegacy = `${insert}SELECT * FROM ${rows} AS u(ts, d, s, v, m, ss, si) ` +
-      `WHERE NOT EXISTS (SELECT 1 FROM ${t} l WHERE l.source_id IS NULL AND l.device_id = u.d ` +
-      `AND l.sensor_type = u.s AND l."timestamp" = u.ts AND l.value = u.v) ${conflict}`;
+    this.#statementSkippingLegacy = insertSkippingLegacy(t, insert, columns, conflict);
   }
 
   async write(readings: readonly Reading[], signal?: AbortSignal, opts: WriteOptions = {}): Promise<WriteOutcome> {
@@ -83,9 +83,12 @@ export class PostgresSink implements Sink {
       stream[i] = r.sourceStream;
       id[i] = r.sourceId;
     }
-    const query = this.sql.unsafe(statement, [time, device, sensor, value, meta, stream, id], {
-      prepare: true,
-    });
+    const params = [time, device, sensor, value, meta, stream, id];
+    const query = this.sql.unsafe(
+      statement,
+      statement === this.#statementSkippingLegacy ? [...params, naiveFlags(readings)] : params,
+      { prepare: true },
+    );
     const cancel = () => void query.cancel();
     signal?.addEventListener("abort", cancel, { once: true });
     try {

@@ -46,7 +46,7 @@ Deno.test("loadConfig: defaults for every variable", () => {
     batchSize: 500,
     batchTimeoutMs: 5000,
     processingIntervalMs: 0,
-    streamPatterns: ["mqtt_stream:*"],
+    streamPatterns: ["mqtt_stream:*", "mqtt:ingestion"],
     deadLetterStream: "mqtt_stream:failed",
     deadLetterMaxLen: 0,
     tableLayout: "readings",
@@ -88,7 +88,7 @@ Deno.test("loadConfig: empty and blank strings mean the default", () => {
   assert.equal(c.logLevel, "info");
   assert.deepEqual(c.table, { name: "sensor_readings" });
   assert.equal(c.redis.password, undefined);
-  assert.deepEqual(c.streamPatterns, ["mqtt_stream:*"]);
+  assert.deepEqual(c.streamPatterns, ["mqtt_stream:*", "mqtt:ingestion"]);
 });
 
 Deno.test("loadConfig: every variable set to a good value", () => {

@@ -38,6 +38,7 @@ Deno.test("decode accepts good entries of both shapes", async (t) => {
         value: 23.5,
         metadata: null,
         sourceStream: "mqtt_stream:esp32-01:temperature",
+        naiveTime: true,
       },
     },
     {
@@ -109,6 +110,7 @@ Deno.test("decode accepts good entries of both shapes", async (t) => {
         value: 415,
         metadata: { unit: "ppm" },
         sourceStream: "mqtt:ingestion",
+        naiveTime: true,
       },
     },
     {
@@ -129,6 +131,7 @@ Deno.test("decode accepts good entries of both shapes", async (t) => {
         value: 21.25,
         metadata: { battery: 87, unit: "°C" },
         sourceStream: "mqtt:ingestion",
+        naiveTime: true,
       },
     },
     {
@@ -149,6 +152,7 @@ Deno.test("decode accepts good entries of both shapes", async (t) => {
         value: 1,
         metadata: { unit: "C", x: 1 },
         sourceStream: "mqtt:ingestion",
+        naiveTime: true,
       },
     },
     {
@@ -162,6 +166,7 @@ Deno.test("decode accepts good entries of both shapes", async (t) => {
         value: 2,
         metadata: null,
         sourceStream: "mqtt_stream:key-device:key-sensor",
+        naiveTime: true,
       },
     },
     {
@@ -175,6 +180,7 @@ Deno.test("decode accepts good entries of both shapes", async (t) => {
         value: 2,
         metadata: null,
         sourceStream: "mqtt_stream:key-device:key-sensor",
+        naiveTime: true,
       },
     },
     {
@@ -188,6 +194,7 @@ Deno.test("decode accepts good entries of both shapes", async (t) => {
         value: 2,
         metadata: null,
         sourceStream: "mqtt_stream:key-device:s",
+        naiveTime: true,
       },
     },
     {
@@ -200,6 +207,7 @@ Deno.test("decode accepts good entries of both shapes", async (t) => {
         sensorType: "temperature",
         value: 2,
         metadata: null,
+        naiveTime: true,
         sourceStream: "mqtt:ingestion",
       },
     },
@@ -214,6 +222,7 @@ Deno.test("decode accepts good entries of both shapes", async (t) => {
         value: 7,
         metadata: null,
         sourceStream: "mqtt_stream:d:s",
+        naiveTime: true,
       },
     },
     {
@@ -227,6 +236,7 @@ Deno.test("decode accepts good entries of both shapes", async (t) => {
         value: 0.5,
         metadata: null,
         sourceStream: "mqtt_stream:d:s",
+        naiveTime: true,
       },
     },
     {
@@ -240,6 +250,7 @@ Deno.test("decode accepts good entries of both shapes", async (t) => {
         value: 0,
         metadata: {},
         sourceStream: "mqtt_stream:d:s",
+        naiveTime: true,
       },
     },
     {
@@ -253,6 +264,7 @@ Deno.test("decode accepts good entries of both shapes", async (t) => {
         value: 1000,
         metadata: null,
         sourceStream: "mqtt_stream:d:s",
+        naiveTime: true,
       },
     },
     {
@@ -266,6 +278,7 @@ Deno.test("decode accepts good entries of both shapes", async (t) => {
         value: 1,
         metadata: null,
         sourceStream: "mqtt:ingestion",
+        naiveTime: true,
       },
     },
   ];
@@ -546,6 +559,56 @@ Deno.test("parseStreamKey", async (t) => {
   for (const [key, want] of cases) {
     await t.step(JSON.stringify(key), () => {
       assert.deepEqual(parseStreamKey(key), want);
+    });
+  }
+});
+
+Deno.test("decode marks a time without a UTC offset as naive, and only such a time", async (t) => {
+  const cases: [string, boolean][] = [
+    ["2026-11-28T10:00:00.123456", true],
+    ["2026-11-28T10:00:00", true],
+    ["2026-11-28 10:00", true],
+    ["2026-11-28T10:00:00Z", false],
+    ["2026-11-28T10:00:00.5z", false],
+    ["2026-11-28T10:00:00+00:00", false],
+    ["2026-11-28T10:00:00-05:00", false],
+    ["2026-11-28T10:00:00+0100", false],
+    ["2026-11-28T10:00:00+01", false],
+  ];
+  for (const [timestamp, naive] of cases) {
+    await t.step(timestamp, () => {
+      const r = expectReading(decode(entry("mqtt_stream:d:s", { value: "1", timestamp })));
+      assert.equal(r.naiveTime === true, naive);
+      assert.equal(Object.hasOwn(r, "naiveTime"), naive, "set only when true");
+    });
+  }
+});
+
+Deno.test("decode takes the current iotDashboard ingestion service's entries as it writes them", async (t) => {
+  // Its fields: device_id, metric, value as Python's str(float), timestamp as datetime.utcnow().isoformat()
+  // (no fraction when the microseconds are 0), on the one stream mqtt:ingestion.
+  const accepted: [value: string, timestamp: string, want: number, time: string][] = [
+    ["23.5", "2026-11-28T10:00:00.123456", 23.5, "2026-11-28T10:00:00.123456+00:00"],
+    ["23.0", "2026-11-28T10:00:00", 23, "2026-11-28T10:00:00+00:00"],
+    ["1e-05", "2026-11-28T10:00:00.000001", 0.00001, "2026-11-28T10:00:00.000001+00:00"],
+    ["1e+16", "2026-11-28T10:00:00.5", 1e16, "2026-11-28T10:00:00.5+00:00"],
+    ["-0.0", "2026-11-28T10:00:00", -0, "2026-11-28T10:00:00+00:00"],
+  ];
+  for (const [value, timestamp, want, time] of accepted) {
+    await t.step(`value ${value}, timestamp ${timestamp}`, () => {
+      const r = expectReading(
+        decode(entry("mqtt:ingestion", { device_id: "esp32-01", metric: "temperature", value, timestamp })),
+      );
+      assert.deepEqual(
+        [r.deviceId, r.sensorType, r.value, r.time, r.naiveTime, r.sourceStream],
+        ["esp32-01", "temperature", want, time, true, "mqtt:ingestion"],
+      );
+    });
+  }
+  for (const value of ["nan", "inf", "-inf"]) {
+    await t.step(`value ${value} (str of a float that is not finite) is rejected`, () => {
+      const d = decode(entry("mqtt:ingestion", { device_id: "d", metric: "m", value, timestamp: TS }));
+      assert.ok(!d.ok && d.class === "bad_value", JSON.stringify(d));
     });
   }
 });

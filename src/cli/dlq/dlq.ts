@@ -34,6 +34,10 @@ export const DLQ_USAGE = `Usage:
       question, and is required when not on a terminal.
 
 The dead-letter stream is DEAD_LETTER_STREAM (default ${CONSUMING.deadLetterStream.shownDefault}).
+Letters the iotDashboard writer left (fields stream_key, message_id,
+device_id, metric, value, timestamp, reason) are listed too, and replayed as
+an entry of device_id, metric, value and timestamp on their stream_key; one
+that lacks any of these four is skipped, and says so.
 
 Examples:
   db-writer dlq list --limit 10

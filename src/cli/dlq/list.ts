@@ -1,7 +1,7 @@
 /** `db-writer dlq list`: the oldest dead letters, for a person or as JSON lines. */
 import { printError, printLine } from "../../log.ts";
 import { fieldsToObject } from "../../source/fields.ts";
-import { originalFields } from "../../dead_letters/format.ts";
+import { type LetterView, readLetter } from "../../dead_letters/read.ts";
 import { parseFlags } from "../args.ts";
 import { type Action, type Entry, limitFlag } from "./flags.ts";
 
@@ -19,7 +19,7 @@ export function parseList(args: readonly string[]): Action {
   return async (redis, stream) => {
     const entries = await redis.xrange(stream, "-", "+", "COUNT", count) as Entry[];
     for (const [id, flat] of entries) {
-      const letter = describeLetter(id, fieldsToObject(flat));
+      const letter = { id, ...shown(readLetter(id, fieldsToObject(flat))) };
       printLine(v.json === true ? JSON.stringify(letter) : readable(letter));
     }
     const total = await redis.xlen(stream);
@@ -28,21 +28,14 @@ export function parseList(args: readonly string[]): Action {
   };
 }
 
-/** The JSON view of one dead letter (what `dlq list` prints). */
-function describeLetter(id: string, dead: Record<string, string>): Record<string, unknown> {
-  const failedAt = dead.failed_at === undefined ? null : Number(dead.failed_at);
-  return {
-    id,
-    original_stream: dead.original_stream ?? null,
-    original_id: dead.original_id ?? null,
-    error: dead.error ?? null,
-    failed_at: failedAt === null || Number.isFinite(failedAt) ? failedAt : dead.failed_at,
-    fields: originalFields(dead),
-  };
+/** The JSON view of one dead letter (what `dlq list` prints), without what only replay needs. */
+function shown(view: LetterView): Omit<LetterView, "unreplayable"> {
+  const { unreplayable: _, ...rest } = view;
+  return rest;
 }
 
 /** One line of `dlq list` for a person: id, time, where from, why, what. */
-function readable(l: ReturnType<typeof describeLetter>): string {
+function readable(l: Omit<LetterView, "unreplayable"> & { id: string }): string {
   const at = typeof l.failed_at === "number" ? new Date(l.failed_at * 1000).toISOString() : String(l.failed_at);
   return `${l.id}  ${at}  ${l.original_stream ?? "?"} ${l.original_id ?? "?"}  error: ${l.error ?? "?"}  fields: ${
     JSON.stringify(l.fields)

@@ -6,7 +6,7 @@ import { describe, UsageError } from "../../errors.ts";
 import { printError, printLine } from "../../log.ts";
 import { isCluster, type RedisClient } from "../../source/redis.ts";
 import { fieldsToObject } from "../../source/fields.ts";
-import { originalFields } from "../../dead_letters/format.ts";
+import { readLetter } from "../../dead_letters/read.ts";
 import { idFlags, parseFlags } from "../args.ts";
 import { type Action, type Entry, limitFlag } from "./flags.ts";
 
@@ -73,10 +73,12 @@ export function parseReplay(args: readonly string[]): Action {
     const replay = async (page: readonly Entry[]) => {
       const plan: Replay[] = [];
       for (const [id, flat] of page) {
-        const dead = fieldsToObject(flat);
-        const target = dead.original_stream ?? "";
-        const fields = Object.entries(originalFields(dead)).flat();
-        const problem = target === ""
+        const letter = readLetter(id, fieldsToObject(flat));
+        const target = letter.original_stream ?? "";
+        const fields = Object.entries(letter.fields).flat();
+        const problem = letter.unreplayable !== undefined
+          ? letter.unreplayable
+          : target === ""
           ? "it has no original_stream field"
           : target === stream
           ? `its original_stream is the dead-letter stream itself`

@@ -2,6 +2,7 @@
 import { setting } from "../setting.ts";
 import { int, name, seconds } from "../fields.ts";
 import { patterns } from "../connection_fields.ts";
+import { BLOCK_TIME_MS, TRIM_MAXLEN } from "../iotdashboard.ts";
 
 /** Consuming settings. */
 export const CONSUMING = {
@@ -20,9 +21,10 @@ export const CONSUMING = {
   streamPatterns: setting(
     "STREAM_PATTERN",
     "consuming",
-    patterns("mqtt_stream:*"),
-    "Stream keys to consume: a glob, or a comma-separated list of globs and exact keys (e.g. " +
-      "`mqtt_stream:*,mqtt:ingestion`); new matching streams are picked up while running.",
+    patterns("mqtt_stream:*,mqtt:ingestion"),
+    "Stream keys to consume: a glob, or a comma-separated list of globs and exact keys; new matching streams are " +
+      "picked up while running. The readings layout's default takes both message shapes: the per-sensor streams " +
+      "and the shared stream of the iotDashboard's current ingestion service.",
     { layoutDefaults: { telemetry: "mqtt:ingestion" } },
   ),
   deadLetterStream: setting(
@@ -37,7 +39,7 @@ export const CONSUMING = {
     "consuming",
     int(0, 0, 1_000_000_000),
     "Approximate cap on the dead-letter stream's length (oldest entries are trimmed first); 0 keeps everything.",
-    { layoutDefaults: { telemetry: "10000" } },
+    { aliases: [TRIM_MAXLEN], layoutDefaults: { telemetry: "10000" } },
   ),
   batchSize: setting(
     "BATCH_SIZE",
@@ -51,6 +53,7 @@ export const CONSUMING = {
     "consuming",
     seconds(5, 0.001, 3600),
     "Longest one read waits for new entries while every stream is empty; entries that arrive are written at once.",
+    { aliases: [BLOCK_TIME_MS] },
   ),
   processingIntervalMs: setting(
     "PROCESSING_INTERVAL_SEC",

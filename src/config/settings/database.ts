@@ -11,7 +11,8 @@ export const DATABASE = {
     "database",
     databaseUrl("postgres://postgres@localhost:5432/postgres"),
     "Connection URL, `postgres://` or `postgresql://`; the libpq TLS parameters `sslmode` (disable, allow, prefer, " +
-      "require, verify-ca, verify-full), `sslrootcert`, `sslcert` and `sslkey` are honoured.",
+      "require, verify-ca, verify-full), `sslrootcert`, `sslcert` and `sslkey` are honoured. When unset, the DB_* " +
+      "set below builds it (DATABASE_URL wins when both are given).",
     {
       visibility: "url",
       example:

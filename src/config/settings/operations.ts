@@ -4,7 +4,12 @@ import { bool, int, logLevel, oneOf, seconds, text } from "../fields.ts";
 
 /** Logging settings. */
 export const LOGGING = {
-  logLevel: setting("LOG_LEVEL", "logging", logLevel(), "Lowest level logged; WARN is accepted for WARNING, any case."),
+  logLevel: setting(
+    "LOG_LEVEL",
+    "logging",
+    logLevel(),
+    "Lowest level logged, any case; WARN is accepted for WARNING and CRITICAL for ERROR.",
+  ),
   logFormat: setting(
     "LOG_FORMAT",
     "logging",

@@ -1,6 +1,7 @@
 /** Rows of the settings table: Retries, claims and shutdown. */
 import { setting } from "../setting.ts";
 import { int, seconds } from "../fields.ts";
+import { MAX_RETRIES } from "../iotdashboard.ts";
 
 /** Reliability settings. */
 export const RELIABILITY = {
@@ -15,6 +16,7 @@ export const RELIABILITY = {
     "reliability",
     int(5, 1, 1000),
     "An entry delivered more times than this without being stored is dead-lettered with its last error.",
+    { aliases: [MAX_RETRIES] },
   ),
   consumerRemoveIdleMs: setting(
     "CONSUMER_REMOVE_IDLE_MS",
