@@ -4,10 +4,11 @@
  * side (HTTP, lag, stats), all owned by one disposable {@link App}.
  */
 import type { Config } from "./config/load.ts";
-import { redactedConfig } from "./config/redact.ts";
+import { databaseLabel, redactedConfig, redisLabel } from "./config/redact.ts";
 import { type Logger, logger } from "./log.ts";
-import { classify, describe, MigrationError } from "./errors.ts";
-import { retry, RetryAbortedError } from "./retry.ts";
+import { classify, describe, incurableAtStart } from "./errors.ts";
+import { RetryAbortedError } from "./retry.ts";
+import { prepareStart, StartupError } from "./startup.ts";
 import { sleep } from "./async/delay.ts";
 import { Pipeline } from "./pipeline.ts";
 import { openRedis } from "./source/redis.ts";
@@ -61,8 +62,11 @@ function build(config: Config, log: Logger, stack: AsyncDisposableStack): App {
   const reporter = new StatsReporter(stats, logger("stats"), Date.now, lagTotals);
   // The last line of a run, once every connection is closed (deferred first, so disposed last).
   stack.defer(() => reporter.final());
+  let started = false;
   const onRedisError = (err: Error) => {
     if (classify(err) === "transient") redisOutage.failed(err);
+    // Refused credentials before the start are reported once, by the start-up check.
+    else if (!started && incurableAtStart(err)) return;
     else logger("redis").error("redis connection error", { error: describe(err) });
   };
   // Connections close together, each within its own bound: one silent server must not hold up the others.
@@ -185,23 +189,25 @@ function build(config: Config, log: Logger, stack: AsyncDisposableStack): App {
     });
   };
 
-  const migrate = async (stop: AbortSignal): Promise<void> => {
-    const migrator = new Migrator(sql, {
+  const prepare = async (stop: AbortSignal): Promise<void> => {
+    const migrator = config.migrateOnStart
+      ? new Migrator(sql, {
+        table: config.table,
+        enableTimescale: config.enableTimescale,
+        timescale: config.timescale,
+        migrations: await loadMigrations(),
+        log: logger("migrate"),
+      })
+      : undefined;
+    await prepareStart({
+      sql,
+      redis: cmd,
       table: config.table,
-      enableTimescale: config.enableTimescale,
-      timescale: config.timescale,
-      migrations: await loadMigrations(),
-      log: logger("migrate"),
-    });
-    const applied = await retry(() => migrator.up(), {
-      initialMs: config.retryInitialMs,
-      maxMs: config.retryMaxMs,
-      signal: stop,
-      shouldRetry: (err) => classify(err instanceof MigrationError ? err.cause : err) === "transient",
-      onFailure: (err) => dbOutage.failed(err),
-      onSuccess: () => dbOutage.ok(),
-    });
-    log.info("schema up to date", { table: tableLabel(config.table), applied });
+      migrator,
+      dbOutage,
+      backoff: { initialMs: config.retryInitialMs, maxMs: config.retryMaxMs },
+      log,
+    }, stop);
   };
 
   return {
@@ -220,7 +226,8 @@ function build(config: Config, log: Logger, stack: AsyncDisposableStack): App {
         reporter.report();
       });
       try {
-        if (config.migrateOnStart) await migrate(stop);
+        await prepare(stop);
+        started = true;
         if (stop.aborted) return 0;
         log.info("consuming", {
           patterns: config.streamPatterns,
@@ -233,9 +240,14 @@ function build(config: Config, log: Logger, stack: AsyncDisposableStack): App {
         return 1;
       } catch (err) {
         if (err instanceof RetryAbortedError) return 0;
-        log.error(err instanceof MigrationError ? "migration failed" : "stopped by an unexpected error", {
-          error: describe(err),
-        });
+        if (err instanceof StartupError) {
+          const where = err.dependency === "redis"
+            ? { redis: redisLabel(config.redis) }
+            : { database: databaseLabel(config.databaseUrl), table: tableLabel(config.table) };
+          log.error(err.what, { ...where, error: describe(err.cause) });
+          return 1;
+        }
+        log.error("stopped by an unexpected error", { error: describe(err) });
         return 1;
       }
     },
