@@ -12,7 +12,8 @@ import { prepareStart, StartupError } from "./startup.ts";
 import { sleep } from "./async/delay.ts";
 import { Pipeline } from "./pipeline.ts";
 import { openRedis } from "./source/redis.ts";
-import { StreamDiscovery } from "./source/discovery.ts";
+import { isGlob, StreamDiscovery } from "./source/discovery.ts";
+import { NewStreamWatch } from "./source/new_streams.ts";
 import { RedisSource } from "./source/consumer.ts";
 import { DeadLetterWriter } from "./dead_letters/writer.ts";
 import { openPostgres } from "./sink/client.ts";
@@ -109,8 +110,17 @@ function build(config: Config, log: Logger, stack: AsyncDisposableStack): App {
     claimMinIdleMs: config.claimMinIdleMs,
     consumerRemoveIdleMs: config.consumerRemoveIdleMs,
     discoveryIntervalMs: config.discoveryIntervalMs,
+    watchNewStreams: () =>
+      NewStreamWatch.start(cmd, {
+        setting: config.newStreamNotify,
+        settings: config.redis,
+        name: `db-writer:${config.consumerName}:notify`,
+        globs: config.streamPatterns.filter(isGlob),
+        log: logger("discovery"),
+      }),
     log: logger("consumer"),
   });
+  stack.defer(() => source.close());
   const lag = new LagMonitor(cmd, {
     group: config.consumerGroup,
     streams: () => discovery.streams,

@@ -16,6 +16,7 @@ import { PendingReader, type XEntry } from "./pending.ts";
 import { removeIdleConsumers } from "./janitor.ts";
 import { ACK_ALL } from "./scripts.ts";
 import { sleep } from "../async/delay.ts";
+import type { NewStreamWatch } from "./new_streams.ts";
 
 type XReply = [stream: string, entries: XEntry[]][] | null;
 
@@ -28,6 +29,8 @@ export interface RedisSourceOptions {
   readonly claimMinIdleMs: number;
   readonly consumerRemoveIdleMs: number;
   readonly discoveryIntervalMs: number;
+  /** Starts the watch for new streams (see new_streams.ts); without it, only the periodic scan finds them. */
+  readonly watchNewStreams?: () => Promise<NewStreamWatch>;
   readonly log: Logger;
   readonly now?: () => number;
 }
@@ -43,6 +46,8 @@ export class RedisSource implements Source {
   #blockingId: number | undefined;
   /** Where the next read window starts, when there are more streams than BATCH_SIZE. */
   #window = 0;
+  #watch: NewStreamWatch | undefined;
+  #closed = false;
   /** Set in cluster mode, where multi-key reads must stay within one slot. */
   readonly #clusterReader: ClusterReader | undefined;
 
@@ -71,15 +76,46 @@ export class RedisSource implements Source {
     this.#ownLeft = true;
   }
 
+  /** How new streams are noticed: `notify`, `poll` or `scan` (undefined before the first read). */
+  get newStreamMode(): string | undefined {
+    return this.#watch?.mode;
+  }
+
+  /** Stops watching for new streams (closes the notification connection). */
+  async close(): Promise<void> {
+    this.#closed = true;
+    await this.#watch?.[Symbol.asyncDispose]();
+  }
+
+  async #startWatch(): Promise<void> {
+    if (this.#watch || !this.opts.watchNewStreams || this.#closed) return;
+    const watch = await this.opts.watchNewStreams();
+    if (this.#closed) return void (await watch[Symbol.asyncDispose]());
+    this.#watch = watch;
+    // Twice: an announcement just before a blocking read starts would otherwise wait out BATCH_TIMEOUT_SEC.
+    watch.onNew = () => {
+      void this.interrupt();
+      setTimeout(() => void this.interrupt(), 200);
+    };
+    this.opts.log.info("watching for new streams", { mode: watch.mode });
+  }
+
   async read(signal: AbortSignal): Promise<Delivery[]> {
+    await this.#startWatch();
+    const announced = this.#watch?.take() ?? [];
+    if (announced.length > 0) await this.discovery.add(announced);
     const now = this.#now();
-    if (now >= this.#nextDiscovery) {
+    if (now >= this.#nextDiscovery || (await this.#watch?.changed())) {
+      const t0 = this.#now();
       await this.discovery.refresh();
+      this.#watch?.scanned(this.#now() - t0);
       this.#nextDiscovery = now + this.opts.discoveryIntervalMs;
     }
     const streams = this.discovery.streams;
     if (streams.length === 0) {
-      await sleep(this.opts.blockMs, signal);
+      // Nothing to block on: wake often enough to take an announced stream (in memory) or to poll.
+      const idleMs = this.#watch?.mode === "notify" ? 200 : this.#watch?.maxBlockMs ?? Infinity;
+      await sleep(Math.min(this.opts.blockMs, idleMs), signal);
       return [];
     }
     try {
@@ -158,7 +194,7 @@ export class RedisSource implements Source {
     // streams than BATCH_SIZE, read a rotating window of BATCH_SIZE streams and
     // block only briefly on each, so every stream is visited soon.
     let streams = all;
-    let blockMs = this.opts.blockMs;
+    let blockMs = Math.min(this.opts.blockMs, this.#watch?.maxBlockMs ?? Infinity);
     if (all.length > this.opts.batchSize) {
       const from = this.#window % all.length;
       streams = [...all.slice(from), ...all.slice(0, from)].slice(0, this.opts.batchSize);
