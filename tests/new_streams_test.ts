@@ -85,3 +85,19 @@ Deno.test("globToRegExp matches as Redis's glob does", () => {
   ];
   for (const [glob, key, match] of cases) assert.equal(globToRegExp(glob).test(key), match, `${glob} ~ ${key}`);
 });
+
+Deno.test("discovered streams: one summary line (count and a few names), the per-stream lines only at debug", async () => {
+  await using world = await createWorld();
+  const streams = Array.from({ length: 8 }, (_, i) => `${world.prefix}:dev-${i}:temperature`);
+  for (const s of streams) await world.redis.xadd(s, "*", "value", "1", "timestamp", "2026-12-01T10:00:00Z");
+  await using svc = spawnService(["run"], world.env());
+  const line = await svc.waitForLog(message("consuming new streams"));
+  assert.equal(line.count, 8);
+  assert.equal(line.total, 8);
+  assert.deepEqual(line.streams, streams.slice(0, 5));
+  assert.equal(line.more, 3);
+  await waitFor(async () => (await tableRows(world)).length === 8, 20_000, "every row");
+  assert.equal(await stopService(svc), 0);
+  assert.equal(svc.records().filter((r) => r.message === "consuming stream").length, 0, "none at info");
+  assert.equal(svc.records().filter((r) => r.message === "consuming new streams").length, 1);
+});
