@@ -47,6 +47,8 @@ export class RedisSource implements Source {
   /** Where the next read window starts, when there are more streams than BATCH_SIZE. */
   #window = 0;
   #watch: NewStreamWatch | undefined;
+  /** Streams just found: the next read includes them even when the window of streams is elsewhere. */
+  #fresh = new Set<string>();
   #closed = false;
   /** Set in cluster mode, where multi-key reads must stay within one slot. */
   readonly #clusterReader: ClusterReader | undefined;
@@ -111,6 +113,7 @@ export class RedisSource implements Source {
       this.#watch?.scanned(this.#now() - t0);
       this.#nextDiscovery = now + this.opts.discoveryIntervalMs;
     }
+    for (const s of this.discovery.takeAdded()) this.#fresh.add(s);
     const streams = this.discovery.streams;
     if (streams.length === 0) {
       // Nothing to block on: wake often enough to take an announced stream (in memory) or to poll.
@@ -197,10 +200,14 @@ export class RedisSource implements Source {
     let blockMs = Math.min(this.opts.blockMs, this.#watch?.maxBlockMs ?? Infinity);
     if (all.length > this.opts.batchSize) {
       const from = this.#window % all.length;
-      streams = [...all.slice(from), ...all.slice(0, from)].slice(0, this.opts.batchSize);
-      this.#window = from + this.opts.batchSize;
+      const fresh = [...this.#fresh].slice(0, this.opts.batchSize);
+      const inFresh = new Set(fresh);
+      const window = [...all.slice(from), ...all.slice(0, from)].filter((s) => !inFresh.has(s));
+      streams = [...fresh, ...window.slice(0, this.opts.batchSize - fresh.length)];
+      this.#window = from + this.opts.batchSize - fresh.length;
       blockMs = Math.min(blockMs, 100);
     }
+    this.#fresh.clear();
     const perStream = Math.max(1, Math.floor(this.opts.batchSize / streams.length));
     if (this.#clusterReader) {
       return await this.#clusterReader.read(streams, perStream, this.opts.batchSize, blockMs, signal);

@@ -21,6 +21,7 @@ export class StreamDiscovery {
   #grouped = new Set<string>();
   #badKeys = new Set<string>();
   #streams: string[] = [];
+  #added: string[] = [];
 
   constructor(
     private readonly redis: RedisClient,
@@ -35,6 +36,13 @@ export class StreamDiscovery {
   /** The streams found by the last {@link refresh}, sorted. */
   get streams(): readonly string[] {
     return this.#streams;
+  }
+
+  /** The streams that joined {@link streams} since the last call (to read them first). */
+  takeAdded(): string[] {
+    const added = this.#added;
+    this.#added = [];
+    return added;
   }
 
   /** Forgets which streams have their group, so the next refresh re-creates missing ones. */
@@ -107,6 +115,7 @@ export class StreamDiscovery {
   /** One line for the streams just added (a few names, the count); a line per stream at debug. */
   #summarize(added: readonly string[]): void {
     if (added.length === 0) return;
+    this.#added.push(...added);
     const shown = added.slice(0, SUMMARY_NAMES);
     this.opts.log.info(added.length === 1 ? "consuming a new stream" : "consuming new streams", {
       count: added.length,
