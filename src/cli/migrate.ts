@@ -7,7 +7,8 @@ import { logger, printLine } from "../log.ts";
 import { openPostgres } from "../sink/client.ts";
 import { tableLabel } from "../sink/table.ts";
 import { loadMigrations } from "../sink/migrations/files.ts";
-import { Migrator } from "../sink/migrations/runner.ts";
+import { type MigrationStatus, Migrator } from "../sink/migrations/runner.ts";
+import { databaseLabel } from "../config/redact.ts";
 
 /** Runs a migrate subcommand; resolves with the exit code. */
 export async function runMigrate(config: Config, args: readonly string[]): Promise<number> {
@@ -38,12 +39,9 @@ export async function runMigrate(config: Config, args: readonly string[]): Promi
     });
     const table = tableLabel(config.table);
     if (action === "status") {
-      for (const s of await migrator.status()) {
-        const state = s.applied ? `applied ${s.appliedAt?.toISOString() ?? ""}` : "pending";
-        printLine(
-          `${String(s.version).padStart(4, "0")}_${s.name}  ${state}${s.unchanged ? "" : "  EDITED SINCE APPLIED"}`,
-        );
-      }
+      const list = await migrator.status();
+      printLine(`database ${databaseLabel(config.databaseUrl)}, table ${table}`);
+      for (const s of list) printLine(statusLine(s));
       return 0;
     }
     const done = action === "up" ? await migrator.up() : await migrator.down(steps);
@@ -54,4 +52,16 @@ export async function runMigrate(config: Config, args: readonly string[]): Promi
     );
     return 0;
   }
+}
+
+/** One line of `migrate status`: name, state (and when), and whether the file changed since. */
+export function statusLine(s: MigrationStatus): string {
+  const state = s.skipped
+    ? "skipped (ENABLE_TIMESCALE=false)"
+    : s.catchUp
+    ? "pending (recorded while ENABLE_TIMESCALE=false; `migrate up` makes the table a hypertable)"
+    : s.applied
+    ? `applied ${s.appliedAt?.toISOString() ?? ""}`
+    : "pending";
+  return `${String(s.version).padStart(4, "0")}_${s.name}  ${state}${s.unchanged ? "" : "  EDITED SINCE APPLIED"}`;
 }
