@@ -84,6 +84,13 @@ export async function prepareStart(deps: StartupDeps, stop: AbortSignal): Promis
     try {
       await fn();
     } catch (err) {
+      if (sqlState(err) === "42P01") {
+        // Without MIGRATE_ON_START, a migration job may be creating it right now: wait for it, as for an outage.
+        log.warn("the table does not exist yet; waiting for it (run `migrate up`, or set MIGRATE_ON_START=true)", {
+          table: tableLabel(table),
+        });
+        return;
+      }
       if (incurableAtStart(err)) throw new StartupError(whatFailed(err, what), dependency, err);
       log.debug("start-up check failed; the pipeline will wait for it", { check: what, error: describe(err) });
     }
@@ -96,9 +103,6 @@ function whatFailed(err: unknown, fallback: string): string {
   const state = sqlState(err);
   if (state === "3D000") return "cannot start: the database does not exist";
   if (state?.startsWith("28")) return "cannot start: postgres refused the credentials";
-  if (state === "42P01") {
-    return "cannot start: the table does not exist (run `migrate up`, or set MIGRATE_ON_START=true)";
-  }
   if (state === "42501") return "cannot start: postgres refused a permission";
   const redisCode = redisErrorCode(err);
   if (redisCode !== undefined) return `cannot start: redis refused the credentials (${redisCode})`;
