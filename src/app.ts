@@ -4,14 +4,16 @@
  * side (HTTP, lag, stats), all owned by one disposable {@link App}.
  */
 import type { Config } from "./config/load.ts";
-import { redactedConfig } from "./config/redact.ts";
+import { databaseLabel, redactedConfig, redisLabel } from "./config/redact.ts";
 import { type Logger, logger } from "./log.ts";
-import { classify, describe, MigrationError, SchemaError } from "./errors.ts";
+import { classify, describe, incurableAtStart, SchemaError } from "./errors.ts";
 import { retry, RetryAbortedError } from "./retry.ts";
+import { prepareStart, StartupError } from "./startup.ts";
 import { sleep } from "./async/delay.ts";
 import { Pipeline } from "./pipeline.ts";
 import { openRedis } from "./source/redis.ts";
-import { StreamDiscovery } from "./source/discovery.ts";
+import { isGlob, StreamDiscovery } from "./source/discovery.ts";
+import { NewStreamWatch } from "./source/new_streams.ts";
 import { RedisSource } from "./source/consumer.ts";
 import { DeadLetterWriter } from "./dead_letters/writer.ts";
 import { openPostgres } from "./sink/client.ts";
@@ -65,7 +67,11 @@ function build(config: Config, log: Logger, stack: AsyncDisposableStack): App {
   const reporter = new StatsReporter(stats, logger("stats"), Date.now, lagTotals);
   // The last line of a run, once every connection is closed (deferred first, so disposed last).
   stack.defer(() => reporter.final());
+  let started = false;
   const onRedisError = (err: Error) => {
+    // Refused credentials before the start are reported once, by the start-up check (exit 1);
+    // once running they are an outage like any other.
+    if (!started && incurableAtStart(err)) return;
     if (classify(err) === "transient") redisOutage.failed(err);
     else logger("redis").error("redis connection error", { error: describe(err) });
   };
@@ -109,8 +115,17 @@ function build(config: Config, log: Logger, stack: AsyncDisposableStack): App {
     claimMinIdleMs: config.claimMinIdleMs,
     consumerRemoveIdleMs: config.consumerRemoveIdleMs,
     discoveryIntervalMs: config.discoveryIntervalMs,
+    watchNewStreams: () =>
+      NewStreamWatch.start(cmd, {
+        setting: config.newStreamNotify,
+        settings: config.redis,
+        name: `db-writer:${config.consumerName}:notify`,
+        globs: config.streamPatterns.filter(isGlob),
+        log: logger("discovery"),
+      }),
     log: logger("consumer"),
   });
+  stack.defer(() => source.close());
   const lag = new LagMonitor(cmd, {
     group: config.consumerGroup,
     streams: () => discovery.streams,
@@ -195,25 +210,11 @@ function build(config: Config, log: Logger, stack: AsyncDisposableStack): App {
     });
   };
 
-  const migrate = async (stop: AbortSignal): Promise<void> => {
-    const prepared = await retry(() => prepareTable(sql, config, logger("migrate"), config.migrateOnStart), {
-      initialMs: config.retryInitialMs,
-      maxMs: config.retryMaxMs,
-      signal: stop,
-      shouldRetry: (err) => classify(err instanceof MigrationError ? err.cause : err) === "transient",
-      onFailure: (err) => dbOutage.failed(err),
-      onSuccess: () => dbOutage.ok(),
-    });
-    if (prepared.kind === "migrated") {
-      log.info("schema up to date", { table: tableLabel(config.table), applied: prepared.applied });
-    } else log.info("table checked: it has what db-writer needs; left as it is", { table: tableLabel(config.table) });
-  };
-
   /**
    * Waits out outages; throws a {@link SchemaError} when the table lacks its
    * idempotency index (the telemetry layout's key is checked by prepareTable).
    */
-  const checkSchema = async (stop: AbortSignal): Promise<void> => {
+  const checkIdempotency = async (stop: AbortSignal): Promise<void> => {
     if (config.tableLayout !== "readings") return;
     await retry(() => checkIdempotencyKey(sql, config.table), {
       initialMs: config.retryInitialMs,
@@ -223,6 +224,20 @@ function build(config: Config, log: Logger, stack: AsyncDisposableStack): App {
       onFailure: (err) => dbOutage.failed(err),
       onSuccess: () => dbOutage.ok(),
     });
+  };
+
+  const prepare = async (stop: AbortSignal): Promise<void> => {
+    await prepareStart({
+      sql,
+      redis: cmd,
+      table: config.table,
+      prepareTable: () => prepareTable(sql, config, logger("migrate"), config.migrateOnStart),
+      checkColumns: config.tableLayout === "readings",
+      dbOutage,
+      backoff: { initialMs: config.retryInitialMs, maxMs: config.retryMaxMs },
+      log,
+    }, stop);
+    await checkIdempotency(stop);
   };
 
   return {
@@ -244,9 +259,8 @@ function build(config: Config, log: Logger, stack: AsyncDisposableStack): App {
         reporter.report();
       });
       try {
-        if (config.migrateOnStart || config.tableLayout !== "readings") await migrate(stop);
-        if (stop.aborted) return 0;
-        await checkSchema(stop);
+        await prepare(stop);
+        started = true;
         if (stop.aborted) return 0;
         log.info("consuming", {
           patterns: config.streamPatterns,
@@ -259,15 +273,20 @@ function build(config: Config, log: Logger, stack: AsyncDisposableStack): App {
         return 1;
       } catch (err) {
         if (err instanceof RetryAbortedError) return 0;
+        if (err instanceof StartupError) {
+          const where = err.dependency === "redis"
+            ? { redis: redisLabel(config.redis) }
+            : { database: databaseLabel(config.databaseUrl), table: tableLabel(config.table) };
+          log.error(err.what, { ...where, error: describe(err.cause) });
+          return 1;
+        }
         if (err instanceof SchemaError) {
           log.error(`cannot write: ${err.message}; stopping, every entry not stored stays pending`, {
             table: tableLabel(config.table),
           });
           return 1;
         }
-        log.error(err instanceof MigrationError ? "migration failed" : "stopped by an unexpected error", {
-          error: describe(err),
-        });
+        log.error("stopped by an unexpected error", { error: describe(err) });
         return 1;
       }
     },

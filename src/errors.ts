@@ -188,6 +188,31 @@ export function classify(err: unknown, depth = 0): FailureKind {
   return "unknown";
 }
 
+/**
+ * SQLSTATE classes that waiting does not cure before the service has started:
+ * the database does not exist (3D), the credentials are refused (28), the
+ * table or a migration does not fit (42). Once running, the same codes are
+ * waited out like an outage (see {@link classify}).
+ */
+const INCURABLE_AT_START_SQLSTATE_CLASSES = new Set(["3D", "28", "42"]);
+/** Redis replies that mean the credentials (or the user's rights) are refused. */
+const REDIS_AUTH_CODES = new Set(["WRONGPASS", "NOAUTH", "NOPERM"]);
+
+/**
+ * True for a start-up failure that retrying cannot fix (a database that does
+ * not exist, refused credentials, a table of the wrong shape, a migration
+ * that cannot apply); false for outages (refused or timed-out connections, a
+ * server starting up, 57P03) and anything else.
+ */
+export function incurableAtStart(err: unknown, depth = 0): boolean {
+  const state = sqlState(err);
+  if (state) return INCURABLE_AT_START_SQLSTATE_CLASSES.has(state.slice(0, 2));
+  const redisCode = redisErrorCode(err);
+  if (redisCode !== undefined) return REDIS_AUTH_CODES.has(redisCode);
+  const { cause } = props(err);
+  return cause !== undefined && depth < 5 && incurableAtStart(cause, depth + 1);
+}
+
 /** True when the failure is worth retrying as is (outage, timeout, overload). */
 export function isTransient(err: unknown): boolean {
   return classify(err) === "transient";

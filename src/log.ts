@@ -1,5 +1,5 @@
 /**
- * Logging: JSON Lines (default) or a console format for people, to stdout.
+ * Logging to stdout: readable lines on a terminal, JSON Lines otherwise (LOG_FORMAT).
  * The only module that touches the console and the logging library.
  */
 import {
@@ -20,6 +20,14 @@ export interface Logger {
   info(message: string, props?: Record<string, unknown>): void;
   warn(message: string, props?: Record<string, unknown>): void;
   error(message: string, props?: Record<string, unknown>): void;
+}
+
+/** `LOG_FORMAT`: `auto` is `text` on a terminal and `json` otherwise. */
+export type LogFormat = "auto" | "json" | "text";
+
+/** The format `auto` stands for here: readable lines on a terminal, JSON for anything else. */
+export function resolveLogFormat(format: LogFormat, isTerminal: boolean = Deno.stdout.isTerminal()): "json" | "text" {
+  return format === "auto" ? (isTerminal ? "text" : "json") : format;
 }
 
 /** Where formatted lines go; stdout unless a test passes its own. */
@@ -46,10 +54,10 @@ function consoleFormat(record: LogRecord): string {
 
 /** Configures logging once per process (again in tests: it resets first). */
 export function setupLogging(
-  options: { level: LogLevel; format: "json" | "console"; write?: LineWriter },
+  options: { level: LogLevel; format: LogFormat; write?: LineWriter },
 ): void {
   const write = options.write ?? stdoutWriter;
-  const format = options.format === "json"
+  const format = resolveLogFormat(options.format) === "json"
     ? getJsonLinesFormatter({ categorySeparator: ".", message: "rendered", properties: "flatten" })
     : consoleFormat;
   resetSync();

@@ -78,9 +78,10 @@ export class Pipeline {
     const { source, log, stats, redisOutage } = this.deps;
     let readFailures = 0;
     const readOnce = async (): Promise<Delivery[]> => {
+      const began = redisOutage.mark();
       try {
         const batch = await source.read(stop);
-        redisOutage.ok();
+        redisOutage.ok(began);
         readFailures = 0;
         return batch;
       } catch (err) {

@@ -40,7 +40,7 @@ Takes no arguments: every setting comes from the environment or .env.
 Examples:
   db-writer                                  # same as db-writer run
   STREAM_PATTERN='mqtt_stream:*' db-writer run  # per-sensor streams only
-  LOG_FORMAT=console LOG_LEVEL=debug db-writer run`;
+  LOG_FORMAT=json LOG_LEVEL=debug db-writer run`;
 
 /** Help of `db-writer migrate`. */
 export const MIGRATE_HELP = `Usage: db-writer migrate up | down [N] | status

@@ -8,6 +8,8 @@ import { openPostgres } from "../sink/client.ts";
 import { tableLabel } from "../sink/table.ts";
 import { migratorFor, ownsTable, prepareTable } from "../sink/migrations/prepare.ts";
 import { tableExists, telemetryTableProblems } from "../sink/telemetry_schema.ts";
+import type { MigrationStatus } from "../sink/migrations/runner.ts";
+import { databaseLabel } from "../config/redact.ts";
 
 /** Runs a migrate subcommand; resolves with the exit code. */
 export async function runMigrate(config: Config, args: readonly string[]): Promise<number> {
@@ -37,6 +39,7 @@ export async function runMigrate(config: Config, args: readonly string[]): Promi
       // A table db-writer did not create: never altered, no history table beside it.
       if (action === "down") throw new MigrationError(`${table} was not created by db-writer; nothing to revert`);
       const problems = await telemetryTableProblems(sql, config.table);
+      if (action === "status") printLine(`database ${databaseLabel(config.databaseUrl)}, table ${table}`);
       printLine(
         `${table}: not created by db-writer, so no migration applies and nothing was changed; ${
           problems.length === 0 ? "it has what db-writer needs" : `it cannot be written: ${problems.join("; ")}`
@@ -46,12 +49,9 @@ export async function runMigrate(config: Config, args: readonly string[]): Promi
     }
     const migrator = await migratorFor(sql, config, log);
     if (action === "status") {
-      for (const s of await migrator.status()) {
-        const state = s.applied ? `applied ${s.appliedAt?.toISOString() ?? ""}` : "pending";
-        printLine(
-          `${String(s.version).padStart(4, "0")}_${s.name}  ${state}${s.unchanged ? "" : "  EDITED SINCE APPLIED"}`,
-        );
-      }
+      const list = await migrator.status();
+      printLine(`database ${databaseLabel(config.databaseUrl)}, table ${table}`);
+      for (const s of list) printLine(statusLine(s));
       return 0;
     }
     const done = action === "up"
@@ -64,4 +64,16 @@ export async function runMigrate(config: Config, args: readonly string[]): Promi
     );
     return 0;
   }
+}
+
+/** One line of `migrate status`: name, state (and when), and whether the file changed since. */
+export function statusLine(s: MigrationStatus): string {
+  const state = s.skipped
+    ? "skipped (ENABLE_TIMESCALE=false)"
+    : s.catchUp
+    ? "pending (recorded while ENABLE_TIMESCALE=false; `migrate up` makes the table a hypertable)"
+    : s.applied
+    ? `applied ${s.appliedAt?.toISOString() ?? ""}`
+    : "pending";
+  return `${String(s.version).padStart(4, "0")}_${s.name}  ${state}${s.unchanged ? "" : "  EDITED SINCE APPLIED"}`;
 }

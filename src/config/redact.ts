@@ -51,3 +51,25 @@ export function redactedConfig(
     databaseUrl: maskUrl(config.databaseUrl),
   };
 }
+
+/**
+ * Where a PostgreSQL URL points, for messages: `user@host:port/database`,
+ * never the password (nor query parameters, which may hold one).
+ */
+export function databaseLabel(url: string): string {
+  try {
+    const u = new URL(url);
+    const user = decodeURIComponent(u.username);
+    const database = decodeURIComponent(u.pathname.replace(/^\//, "")) || user || "postgres";
+    const host = u.host || u.searchParams.get("host") || "localhost";
+    return `${user ? `${user}@` : ""}${host}/${database}`;
+  } catch {
+    return maskUrl(url).replace(/\?.*$/, "");
+  }
+}
+
+/** Where Redis is, for messages: `user@host:port/db` (the first node of a cluster), never the password. */
+export function redisLabel(redis: RedisSettings): string {
+  const node = redis.cluster?.[0] ?? { host: redis.host, port: redis.port };
+  return `${redis.username ? `${redis.username}@` : ""}${node.host}:${node.port}${redis.cluster ? "" : `/${redis.db}`}`;
+}

@@ -10,6 +10,7 @@ export class Outage {
   #since: number | undefined;
   #failures = 0;
   #outages = 0;
+  #lastFailure: number | undefined;
 
   constructor(
     readonly dependency: string,
@@ -30,6 +31,7 @@ export class Outage {
   /** Records a failed attempt; logs only the first of an outage. */
   failed(err: unknown): void {
     this.#failures++;
+    this.#lastFailure = this.now();
     if (this.#since !== undefined) return;
     this.#since = this.now();
     this.#outages++;
@@ -39,9 +41,20 @@ export class Outage {
     });
   }
 
-  /** Records a success; logs the end of an outage with its duration. */
-  ok(): void {
+  /** Now, on this tracker's clock: the `since` of a later {@link ok}. */
+  mark(): number {
+    return this.now();
+  }
+
+  /**
+   * Records a success; logs the end of an outage with its duration. With
+   * `since` (a {@link mark} taken when the attempt began), a failure recorded
+   * meanwhile (a connection of the same dependency failing) wins: an attempt
+   * that overlapped a failure proves nothing.
+   */
+  ok(since?: number): void {
     if (this.#since === undefined) return;
+    if (since !== undefined && this.#lastFailure !== undefined && this.#lastFailure >= since) return;
     const seconds = (this.now() - this.#since) / 1000;
     this.log.info(`${this.dependency} available again`, {
       dependency: this.dependency,

@@ -68,9 +68,26 @@ export class Stats {
   }
 }
 
-/** Logs one summary line per interval while there is activity. */
+/** While nothing moves (a backlog that does not drain, retries during an outage), one line per this many ms. */
+export const IDLE_LINE_MS = 60_000;
+
+/**
+ * A rate for people: whole numbers from 10 up, two significant digits below,
+ * so that anything written never shows as 0 (one row in a minute is 0.017).
+ */
+export function shownRate(count: number, seconds: number): number {
+  const rate = count / seconds;
+  return rate >= 10 ? Math.round(rate) : Number(rate.toPrecision(2));
+}
+
+/**
+ * Logs one summary line per interval when something moved; while nothing
+ * moves but a backlog waits or writes are retried, one line a minute; a
+ * service with nothing to do stays quiet.
+ */
 export class StatsReporter {
   #last = { read: 0, written: 0, dead: 0, errors: 0, at: 0 };
+  #lastLine = -Infinity;
 
   constructor(
     private readonly stats: Stats,
@@ -90,13 +107,21 @@ export class StatsReporter {
     const dead = s.deadLettered - this.#last.dead;
     const retries = s.errors - this.#last.errors;
     const seconds = Math.max((t - this.#last.at) / 1000, 0.001);
-    this.#last = { read: s.messagesRead, written: s.rowsWritten, dead: s.deadLettered, errors: s.errors, at: t };
     const lag = this.lag();
-    // Quiet when idle; a backlog that is not moving (the database is down, say) still gets a line.
-    const backlog = lag !== undefined && ((lag.lag ?? 0) > 0 || lag.pending > 0);
-    if (read === 0 && written === 0 && dead === 0 && retries === 0 && !backlog) return;
+    const moved = read > 0 || written > 0 || dead > 0;
+    if (!moved) {
+      const backlog = lag !== undefined && ((lag.lag ?? 0) > 0 || lag.pending > 0);
+      if (retries === 0 && !backlog) {
+        this.#last.at = t;
+        return;
+      }
+      // Stuck: the figures add up until the minute's line.
+      if (t - this.#lastLine < IDLE_LINE_MS) return;
+    }
+    this.#last = { read: s.messagesRead, written: s.rowsWritten, dead: s.deadLettered, errors: s.errors, at: t };
+    this.#lastLine = t;
     this.log.info("throughput", {
-      rows_per_sec: Math.round(written / seconds),
+      rows_per_sec: shownRate(written, seconds),
       read,
       written,
       dead_lettered: dead,

@@ -16,6 +16,7 @@ import { PendingReader, type XEntry } from "./pending.ts";
 import { removeIdleConsumers } from "./janitor.ts";
 import { ACK_ALL } from "./scripts.ts";
 import { sleep } from "../async/delay.ts";
+import type { NewStreamWatch } from "./new_streams.ts";
 
 type XReply = [stream: string, entries: XEntry[]][] | null;
 
@@ -28,6 +29,8 @@ export interface RedisSourceOptions {
   readonly claimMinIdleMs: number;
   readonly consumerRemoveIdleMs: number;
   readonly discoveryIntervalMs: number;
+  /** Starts the watch for new streams (see new_streams.ts); without it, only the periodic scan finds them. */
+  readonly watchNewStreams?: () => Promise<NewStreamWatch>;
   readonly log: Logger;
   readonly now?: () => number;
 }
@@ -43,6 +46,10 @@ export class RedisSource implements Source {
   #blockingId: number | undefined;
   /** Where the next read window starts, when there are more streams than BATCH_SIZE. */
   #window = 0;
+  #watch: NewStreamWatch | undefined;
+  /** Streams just found: the next read includes them even when the window of streams is elsewhere. */
+  #fresh = new Set<string>();
+  #closed = false;
   /** Set in cluster mode, where multi-key reads must stay within one slot. */
   readonly #clusterReader: ClusterReader | undefined;
 
@@ -71,15 +78,50 @@ export class RedisSource implements Source {
     this.#ownLeft = true;
   }
 
+  /** How new streams are noticed: `notify`, `poll` or `scan` (undefined before the first read). */
+  get newStreamMode(): string | undefined {
+    return this.#watch?.mode;
+  }
+
+  /** Stops watching for new streams (closes the notification connection). */
+  async close(): Promise<void> {
+    this.#closed = true;
+    await this.#watch?.[Symbol.asyncDispose]();
+  }
+
+  async #startWatch(): Promise<void> {
+    if (this.#watch || !this.opts.watchNewStreams || this.#closed) return;
+    const watch = await this.opts.watchNewStreams();
+    if (this.#closed) return void (await watch[Symbol.asyncDispose]());
+    this.#watch = watch;
+    // Twice: an announcement just before a blocking read starts would otherwise wait out BATCH_TIMEOUT_SEC.
+    watch.onNew = () => {
+      void this.interrupt();
+      setTimeout(() => void this.interrupt(), 200);
+    };
+    this.opts.log.info("watching for new streams", { mode: watch.mode });
+  }
+
   async read(signal: AbortSignal): Promise<Delivery[]> {
+    await this.#startWatch();
+    const announced = this.#watch?.take() ?? [];
+    if (announced.length > 0) await this.discovery.add(announced);
     const now = this.#now();
-    if (now >= this.#nextDiscovery) {
+    if (now >= this.#nextDiscovery || (await this.#watch?.changed())) {
+      const t0 = this.#now();
       await this.discovery.refresh();
+      this.#watch?.scanned(this.#now() - t0);
       this.#nextDiscovery = now + this.opts.discoveryIntervalMs;
     }
+    for (const s of this.discovery.takeAdded()) this.#fresh.add(s);
     const streams = this.discovery.streams;
     if (streams.length === 0) {
-      await sleep(this.opts.blockMs, signal);
+      // Nothing to block on: wake often enough to take an announced stream (in memory) or to poll.
+      // A PING first, so a read that returns nothing has still proven Redis answers (the outage
+      // state follows reads).
+      await this.cmd.ping();
+      const idleMs = this.#watch?.mode === "notify" ? 200 : this.#watch?.maxBlockMs ?? Infinity;
+      await sleep(Math.min(this.opts.blockMs, idleMs), signal);
       return [];
     }
     try {
@@ -158,13 +200,17 @@ export class RedisSource implements Source {
     // streams than BATCH_SIZE, read a rotating window of BATCH_SIZE streams and
     // block only briefly on each, so every stream is visited soon.
     let streams = all;
-    let blockMs = this.opts.blockMs;
+    let blockMs = Math.min(this.opts.blockMs, this.#watch?.maxBlockMs ?? Infinity);
     if (all.length > this.opts.batchSize) {
       const from = this.#window % all.length;
-      streams = [...all.slice(from), ...all.slice(0, from)].slice(0, this.opts.batchSize);
-      this.#window = from + this.opts.batchSize;
+      const fresh = [...this.#fresh].slice(0, this.opts.batchSize);
+      const inFresh = new Set(fresh);
+      const window = [...all.slice(from), ...all.slice(0, from)].filter((s) => !inFresh.has(s));
+      streams = [...fresh, ...window.slice(0, this.opts.batchSize - fresh.length)];
+      this.#window = from + this.opts.batchSize - fresh.length;
       blockMs = Math.min(blockMs, 100);
     }
+    this.#fresh.clear();
     const perStream = Math.max(1, Math.floor(this.opts.batchSize / streams.length));
     if (this.#clusterReader) {
       return await this.#clusterReader.read(streams, perStream, this.opts.batchSize, blockMs, signal);

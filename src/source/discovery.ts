@@ -13,11 +13,15 @@ export function isGlob(pattern: string): boolean {
   return /[*?[]/.test(pattern);
 }
 
+/** How many stream names the summary line shows. */
+const SUMMARY_NAMES = 5;
+
 /** Keeps the set of input streams and their consumer groups up to date. */
 export class StreamDiscovery {
   #grouped = new Set<string>();
   #badKeys = new Set<string>();
   #streams: string[] = [];
+  #added: string[] = [];
 
   constructor(
     private readonly redis: RedisClient,
@@ -34,9 +38,35 @@ export class StreamDiscovery {
     return this.#streams;
   }
 
+  /** The streams that joined {@link streams} since the last call (to read them first). */
+  takeAdded(): string[] {
+    const added = this.#added;
+    this.#added = [];
+    return added;
+  }
+
   /** Forgets which streams have their group, so the next refresh re-creates missing ones. */
   invalidate(): void {
     this.#grouped.clear();
+  }
+
+  /**
+   * Adds streams announced as new (already matched against the globs): each
+   * that is a stream gets the group and joins {@link streams} without a scan.
+   */
+  async add(keys: readonly string[]): Promise<void> {
+    const known = new Set(this.#streams);
+    const added: string[] = [];
+    for (const key of keys) {
+      if (known.has(key) || key === this.opts.deadLetterStream || !this.#readableKey(key)) continue;
+      if ((await this.redis.type(key)) !== "stream") continue;
+      if (!(await this.#ensureGroup(key, false))) continue;
+      known.add(key);
+      added.push(key);
+    }
+    if (added.length === 0) return;
+    this.#streams = [...known].sort();
+    this.#summarize(added);
   }
 
   /** Scans for matching streams and makes sure each has the consumer group. */
@@ -67,6 +97,7 @@ export class StreamDiscovery {
     found.delete(this.opts.deadLetterStream);
 
     const usable: string[] = [];
+    const before = new Set(this.#streams);
     for (const key of [...found].sort()) {
       if (!this.#grouped.has(key)) {
         const ok = await this.#ensureGroup(key, exact.has(key));
@@ -77,7 +108,22 @@ export class StreamDiscovery {
     const gone = this.#streams.filter((s) => !found.has(s));
     for (const s of gone) this.#grouped.delete(s);
     this.#streams = usable;
+    this.#summarize(usable.filter((s) => !before.has(s)));
     return usable;
+  }
+
+  /** One line for the streams just added (a few names, the count); a line per stream at debug. */
+  #summarize(added: readonly string[]): void {
+    if (added.length === 0) return;
+    this.#added.push(...added);
+    const shown = added.slice(0, SUMMARY_NAMES);
+    this.opts.log.info(added.length === 1 ? "consuming a new stream" : "consuming new streams", {
+      count: added.length,
+      total: this.#streams.length,
+      streams: shown,
+      ...(added.length > shown.length ? { more: added.length - shown.length } : {}),
+      group: this.opts.group,
+    });
   }
 
   /**
@@ -97,11 +143,11 @@ export class StreamDiscovery {
     try {
       if (create) await this.redis.xgroup("CREATE", key, this.opts.group, "0", "MKSTREAM");
       else await this.redis.xgroup("CREATE", key, this.opts.group, "0");
-      this.opts.log.info("consuming stream", { stream: key, group: this.opts.group });
+      this.opts.log.debug("consuming stream", { stream: key, group: this.opts.group });
     } catch (err) {
       const code = redisErrorCode(err);
       if (code === "BUSYGROUP") {
-        this.opts.log.info("consuming stream", { stream: key, group: this.opts.group, group_existed: true });
+        this.opts.log.debug("consuming stream", { stream: key, group: this.opts.group, group_existed: true });
       } else if (code === "WRONGTYPE" || isMissingKeyError(err)) {
         if (!this.#badKeys.has(key)) {
           this.opts.log.error("cannot consume key: it is not a stream", { stream: key, error: describe(err) });

@@ -157,7 +157,10 @@ Deno.test({
     // A stream created on a master while the service runs is found and consumed.
     const lateIds = await add(cluster.client, late, Array.from({ length: 40 }, (_, j) => goodFields(90_000 + j)));
     for (const id of lateIds) good.add(entryKey(late, id));
-    await svc.waitForLog((r) => r.message === "consuming stream" && r.stream === late, SETTLE_MS);
+    await svc.waitForLog(
+      (r) => String(r.message).startsWith("consuming ") && (r.streams as string[] | undefined)?.includes(late) === true,
+      SETTLE_MS,
+    );
     await settled(good.size, [...streams, late]);
 
     const stored = await storedKeys(world);

@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { addEntries } from "../_helpers/streams.ts";
 import { createWorld, testSql, type World } from "../_helpers/world.ts";
+import { DATABASE_URL } from "../_helpers/services.ts";
 import { message, runCli, spawnService, stopService } from "../_helpers/process.ts";
 import { waitFor } from "../_helpers/wait.ts";
 import { createPreviousServiceTable, rowCounts, tableRows } from "../_helpers/rows.ts";
@@ -13,6 +14,7 @@ import { silentLogger } from "../_helpers/logger.ts";
 import { loadMigrations, MIGRATIONS_DIR } from "../../src/sink/migrations/files.ts";
 import { Migrator } from "../../src/sink/migrations/runner.ts";
 import { MigrationError } from "../../src/errors.ts";
+import { statusLine } from "../../src/cli/migrate.ts";
 
 const M1 = "0001_create_sensor_readings";
 const M2 = "0002_timescale_hypertable";
@@ -131,7 +133,13 @@ Deno.test("migrate up creates the contract's table; again applies nothing; statu
     const lines = out.stdout.split("\n").filter((l) => /^\d{4}_/.test(l));
     assert.equal(lines.length, 2, out.stdout);
     assert.match(lines[0]!, new RegExp(`^${M1}\\s+applied \\d{4}-\\d{2}-\\d{2}T`));
-    assert.match(lines[1]!, new RegExp(`^${M2}\\s+applied \\d{4}-\\d{2}-\\d{2}T`));
+    assert.match(lines[1]!, new RegExp(`^${M2}\\s+skipped \\(ENABLE_TIMESCALE=false\\)$`));
+    // Where it looked: the database without its password, and the table.
+    const where = new URL(DATABASE_URL);
+    assert.equal(
+      out.stdout.split("\n")[0],
+      `database ${decodeURIComponent(where.username)}@${where.host}${where.pathname}, table ${world.table}`,
+    );
     assert.doesNotMatch(out.stdout, /EDITED/);
   });
 
@@ -146,7 +154,7 @@ Deno.test("migrate up creates the contract's table; again applies nothing; statu
     const status = await runCli(["migrate", "status"], env);
     assert.equal(status.code, 0, status.stderr);
     assert.match(status.stdout, new RegExp(`^${M1}\\s+pending$`, "m"));
-    assert.match(status.stdout, new RegExp(`^${M2}\\s+pending$`, "m"));
+    assert.match(status.stdout, new RegExp(`^${M2}\\s+skipped \\(ENABLE_TIMESCALE=false\\)$`, "m"));
   });
 
   await t.step("up again restores the schema and keeps the row", async () => {
@@ -373,12 +381,34 @@ Deno.test({
     assert.match(out.stderr, /0002_timescale_hypertable failed .*timescaledb extension is not installed/);
     // The message says how to fix it.
     assert.match(out.stderr, /to fix: install TimescaleDB .*shared_preload_libraries.*or set ENABLE_TIMESCALE=false/);
-    const status = await runCli(["migrate", "status"], world.env());
+    const status = await runCli(["migrate", "status"], world.env(timescaleEnv));
     assert.match(status.stdout, /0001_create_sensor_readings\s+applied/);
-    assert.match(status.stdout, /0002_timescale_hypertable\s+pending/);
+    assert.match(status.stdout, /0002_timescale_hypertable\s+pending$/m);
     const svc = await runCli(["run"], world.env({ ENABLE_TIMESCALE: "true" }));
     assert.equal(svc.code, 1, "the service does not start consuming without its hypertable");
     assert.match(svc.stdout, /migration failed/);
     assert.match(svc.stdout, /to fix: install TimescaleDB/);
   },
+});
+
+Deno.test("migrate status lines: skipped when TimescaleDB is off, a catch-up when it was turned on later", () => {
+  const base = { version: 2, name: "timescale_hypertable", unchanged: true, skipped: false, catchUp: false };
+  const at = new Date("2026-12-01T10:00:00Z");
+  assert.equal(
+    statusLine({ ...base, applied: true, appliedAt: at, skipped: true }),
+    "0002_timescale_hypertable  skipped (ENABLE_TIMESCALE=false)",
+  );
+  assert.equal(
+    statusLine({ ...base, applied: false, skipped: true }),
+    "0002_timescale_hypertable  skipped (ENABLE_TIMESCALE=false)",
+  );
+  assert.match(
+    statusLine({ ...base, applied: true, appliedAt: at, catchUp: true }),
+    /^0002_timescale_hypertable {2}pending \(recorded while ENABLE_TIMESCALE=false;/,
+  );
+  assert.equal(
+    statusLine({ ...base, applied: true, appliedAt: at }),
+    "0002_timescale_hypertable  applied 2026-12-01T10:00:00.000Z",
+  );
+  assert.equal(statusLine({ ...base, applied: false }), "0002_timescale_hypertable  pending");
 });

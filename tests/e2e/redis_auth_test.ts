@@ -1,8 +1,10 @@
 /**
- * A wrong Redis password, or an ACL user without a needed permission, is an
- * outage an operator fixes (like PostgreSQL's SQLSTATE class 28): logged
- * once, `redis_up 0`, not ready, retried until fixed, then consuming resumes.
- * Against a private `redis-server` started by the test, with one ACL user.
+ * Once running, a Redis password changed under the service, or a permission
+ * taken away, is an outage an operator fixes (like PostgreSQL's SQLSTATE
+ * class 28): logged once, `redis_up 0`, not ready, retried until fixed, then
+ * consuming resumes. (At start the same errors end the start with exit 1:
+ * startup_test.ts.) Against a private `redis-server` started by the test,
+ * with one ACL user.
  */
 import assert from "node:assert/strict";
 import { Redis } from "ioredis";
@@ -57,29 +59,32 @@ async function metric(port: number, name: string): Promise<number | undefined> {
 interface AuthFault {
   name: string;
   code: string;
-  /** user:password in REDIS_URL */
-  url: string;
-  /** ACL rules given to the user before the start */
-  deny?: string;
+  /** ACL rules given to the user while the service runs */
+  deny: string[];
   /** ACL rules that fix it */
-  fix: string;
+  fix: string[];
 }
 
 const FAULTS: AuthFault[] = [
-  { name: "a wrong password (WRONGPASS)", code: "WRONGPASS", url: "app:wrong", fix: ">wrong" },
-  { name: "a user without XREADGROUP (NOPERM)", code: "NOPERM", url: "app:right", deny: "-xreadgroup", fix: "+@all" },
+  // The password changes and the connections drop: every reconnect is refused.
+  {
+    name: "a password changed under it (WRONGPASS)",
+    code: "WRONGPASS",
+    deny: ["resetpass", ">other"],
+    fix: [">right"],
+  },
+  { name: "XREADGROUP taken away (NOPERM)", code: "NOPERM", deny: ["-xreadgroup"], fix: ["+@all"] },
 ];
 
 for (const fault of FAULTS) {
   Deno.test(`Redis: ${fault.name} is an outage logged once, not ready, and consuming resumes once fixed`, async () => {
     await using world = await createWorld();
     await using redis = await startAclRedis();
-    if (fault.deny) await redis.admin.call("ACL", "SETUSER", "app", fault.deny);
     const http = freePort();
     const names = { prefix: world.prefix, group: world.group, table: world.table };
     await using svc = spawnService(["run"], {
       ...isolatedEnv(names),
-      REDIS_URL: `redis://${fault.url}@127.0.0.1:${redis.port}/0`,
+      REDIS_URL: `redis://app:right@127.0.0.1:${redis.port}/0`,
       DATABASE_URL,
       HTTP_PORT: String(http),
       HTTP_HOST: "127.0.0.1",
@@ -87,6 +92,9 @@ for (const fault of FAULTS) {
       RETRY_MAX_MS: "500",
       STATS_INTERVAL_SEC: "60",
     });
+    await svc.waitForLog(message("consuming"), 30_000);
+    await redis.admin.call("ACL", "SETUSER", "app", ...fault.deny);
+    if (fault.code === "WRONGPASS") await redis.admin.call("CLIENT", "KILL", "USER", "app");
     const stream = `${world.prefix}:d1:temp`;
     await redis.admin.xadd(stream, "*", "value", "1", "timestamp", "2026-11-28T10:00:00Z");
     await svc.waitForLog((r) => r.message === "redis unavailable; retrying until it is back", 30_000);
@@ -98,10 +106,10 @@ for (const fault of FAULTS) {
     const loud = svc.records().filter((r) => r.level === "ERROR" || r.level === "WARN");
     assert.equal(loud.length, 1, `one line for the outage, not one per retry:\n${JSON.stringify(loud, null, 1)}`);
     assert.match(String(loud[0]!.error), new RegExp(fault.code));
-    assert.ok(!svc.lines.join("\n").includes("wrong@"), "no password printed");
+    assert.ok(!svc.lines.join("\n").includes("right@"), "no password printed");
 
     // The operator fixes the ACL: the service recovers without a restart.
-    await redis.admin.call("ACL", "SETUSER", "app", fault.fix);
+    await redis.admin.call("ACL", "SETUSER", "app", ...fault.fix);
     await svc.waitForLog(message("redis available again"), 30_000);
     await waitFor(async () => (await rowCounts(world)).rows === 1, { timeoutMs: 30_000, what: "the row" });
     assert.equal(await metric(http, "db_writer_redis_up"), 1);

@@ -158,15 +158,25 @@ Deno.test({
           assert.equal(migrate.code, 1, migrate.stderr);
           outputs.push(["migrate status, wrong password", migrate.stdout + migrate.stderr]);
 
+          // Refused credentials at start-up are not an outage: waiting will not fix them.
           await using svc = spawnService(["run"], { ...wrong, HTTP_PORT: String(freePort()) }, { cwd: serviceCwd });
-          await svc.waitForLog(message("postgres unavailable; retrying until it is back"), 30_000);
-          await svc.waitForLog(
-            (r) => r.message === "redis unavailable; retrying until it is back" || /WRONGPASS/.test(String(r.error)),
-            30_000,
-          );
-          svc.kill("SIGTERM");
-          await exitWithin(svc, 60_000);
+          assert.equal((await exitWithin(svc, 60_000)).code, 1);
+          await svc.waitForLog(message("cannot start: postgres refused the credentials"), 1_000);
           outputs.push(["the service with wrong passwords", [...svc.lines, ...svc.errLines].join("\n")]);
+          await using svcRedis = spawnService(["run"], {
+            ...env,
+            REDIS_URL: redisUrl(WRONG_REDIS_SECRET),
+            HTTP_PORT: String(freePort()),
+          }, { cwd: serviceCwd });
+          assert.equal((await exitWithin(svcRedis, 60_000)).code, 1);
+          await svcRedis.waitForLog(
+            (r) => /^cannot start: redis refused the credentials/.test(String(r.message)),
+            1_000,
+          );
+          outputs.push([
+            "the service with a wrong Redis password",
+            [...svcRedis.lines, ...svcRedis.errLines].join("\n"),
+          ]);
         });
 
         await t.step("no output holds any secret, in any form", () => {

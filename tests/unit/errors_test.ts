@@ -8,6 +8,7 @@ import {
   ConfigError,
   describe,
   type FailureKind,
+  incurableAtStart,
   isTransient,
   MigrationError,
   sqlState,
@@ -224,4 +225,33 @@ Deno.test("error classes carry their name and problems", () => {
   assert.equal(new MigrationError("m").name, "MigrationError");
   const withCause = new MigrationError("m", { cause: "why" });
   assert.equal(withCause.cause, "why");
+});
+
+Deno.test("incurableAtStart: what waiting cannot fix before the start, and what it can", async (t) => {
+  const cases: [label: string, err: unknown, incurable: boolean][] = [
+    ["3D000 database does not exist", new FakePostgresError("3D000"), true],
+    ["28P01 password refused", new FakePostgresError("28P01"), true],
+    ["28000 role refused", new FakePostgresError("28000"), true],
+    ["42703 column does not exist", new FakePostgresError("42703"), true],
+    ["42P01 table does not exist", new FakePostgresError("42P01"), true],
+    [
+      "a migration failing on 42703",
+      new MigrationError("0001 failed", { cause: new FakePostgresError("42703") }),
+      true,
+    ],
+    ["Redis WRONGPASS", replyError("WRONGPASS invalid username-password pair"), true],
+    ["Redis NOAUTH", replyError("NOAUTH Authentication required."), true],
+    ["57P03 server starting up", new FakePostgresError("57P03"), false],
+    ["57P01 admin shutdown", new FakePostgresError("57P01"), false],
+    ["53300 too many connections", new FakePostgresError("53300"), false],
+    ["ECONNREFUSED", withCode("connect ECONNREFUSED 127.0.0.1:5432", "ECONNREFUSED"), false],
+    ["CONNECT_TIMEOUT", withCode("write CONNECT_TIMEOUT db:5432", "CONNECT_TIMEOUT"), false],
+    ["Redis LOADING", replyError("LOADING Redis is loading the dataset in memory"), false],
+    ["a plain error", new Error("boom"), false],
+  ];
+  for (const [label, err, incurable] of cases) {
+    await t.step(label, () => assert.equal(incurableAtStart(err), incurable));
+  }
+  // Once running, the same codes are still waited out like an outage.
+  assert.equal(classify(new FakePostgresError("3D000")), "transient");
 });

@@ -7,7 +7,7 @@ import { Histogram } from "../../src/ops/histogram.ts";
 import { REASON_CLASSES } from "../../src/ports.ts";
 import { decode } from "../../src/decode/decode.ts";
 import { escapeLabel, MAX_LAG_SERIES, renderMetrics } from "../../src/ops/metrics.ts";
-import { Stats, StatsReporter } from "../../src/ops/stats.ts";
+import { shownRate, Stats, StatsReporter } from "../../src/ops/stats.ts";
 import { groupLag } from "../../src/ops/lag_reply.ts";
 
 Deno.test("Histogram counts cumulatively per bound, with +Inf, sum and count", () => {
@@ -193,20 +193,36 @@ Deno.test("the summary line carries rows/s, lag, pending, dead letters and retri
     assert.equal(p?.lag, 40);
     assert.equal(p?.pending, 10);
   });
-  await t.step("a backlog that does not move still gets a line", () => {
-    now = 15_000;
+  await t.step("a backlog that does not move: a line once a minute, not every interval", () => {
+    for (now = 15_000; now < 70_000; now += 5000) reporter.report();
+    assert.equal(lines.length, 1, "nothing moved: no line before a minute has passed");
+    now = 70_000;
+    stats.errors += 3;
     reporter.report();
     assert.equal(lines.length, 2);
     assert.equal(lines[1]![1]?.rows_per_sec, 0);
     assert.equal(lines[1]![1]?.lag, 40);
+    assert.equal(lines[1]![1]?.retries, 3);
+    assert.equal(lines[1]![1]?.interval_sec, 60, "the line covers the whole minute");
   });
   await t.step("without a lag snapshot: nulls, and quiet when idle", () => {
     lag = undefined;
-    now = 20_000;
+    now = 75_000;
     reporter.report();
     assert.equal(lines.length, 2);
     stats.rowsWritten++;
+    now = 135_000;
     reporter.report();
     assert.equal(lines[2]![1]?.lag, null);
+    assert.equal(lines[2]![1]?.rows_per_sec, 0.017, "one row in a minute is not rounded to 0");
   });
+});
+
+Deno.test("shownRate: never 0 when something was written", () => {
+  assert.equal(shownRate(0, 5), 0);
+  assert.equal(shownRate(1, 5), 0.2);
+  assert.equal(shownRate(1, 60), 0.017);
+  assert.equal(shownRate(7, 3), 2.3);
+  assert.equal(shownRate(100, 5), 20);
+  assert.equal(shownRate(12_345, 5), 2469);
 });

@@ -132,3 +132,25 @@ Deno.test("Outage: two dependencies are tracked apart", () => {
   assert.equal(postgres.down, true);
   assert.deepEqual(log.lines.map((l) => l.props?.dependency), ["postgres"]);
 });
+
+Deno.test("Outage: a success whose attempt overlapped a failure does not end the outage", () => {
+  const log = fakeLogger();
+  const clock = fakeClock();
+  const outage = new Outage("redis", log, clock.now);
+  outage.failed(pgDown());
+  clock.advance(100);
+  const began = outage.mark();
+  clock.advance(50);
+  outage.failed(pgDown()); // another connection fails while the read is under way
+  clock.advance(50);
+  outage.ok(began);
+  assert.equal(outage.down, true);
+  const later = outage.mark();
+  clock.advance(10);
+  outage.ok(later);
+  assert.equal(outage.down, false);
+  assert.deepEqual(log.lines.map((l) => l.message), [
+    "redis unavailable; retrying until it is back",
+    "redis available again",
+  ]);
+});

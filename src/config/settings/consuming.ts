@@ -1,6 +1,6 @@
 /** Rows of the settings table: Consuming streams. */
 import { setting } from "../setting.ts";
-import { int, name, seconds } from "../fields.ts";
+import { int, name, oneOf, seconds } from "../fields.ts";
 import { patterns } from "../connection_fields.ts";
 import { BLOCK_TIME_MS, TRIM_MAXLEN } from "../iotdashboard.ts";
 
@@ -65,6 +65,16 @@ export const CONSUMING = {
     "DISCOVERY_INTERVAL_SEC",
     "consuming",
     seconds(5, 0.1, 3600),
-    "How often Redis is scanned for new streams matching STREAM_PATTERN.",
+    "How often Redis is scanned for new streams matching STREAM_PATTERN. A new stream is usually found within a " +
+      "second anyway (NEW_STREAM_NOTIFY); this scan is the safety net.",
+  ),
+  newStreamNotify: setting(
+    "NEW_STREAM_NOTIFY",
+    "consuming",
+    oneOf<"auto" | "enable" | "off">("auto", ["auto", "enable", "off"]),
+    "How a new stream is noticed within about a second: `auto` listens to Redis's new-key notifications when the " +
+      "server's `notify-keyspace-events` has `E` and `n`, else checks DBSIZE every second and scans when it changed; " +
+      "`enable` also adds `En` to `notify-keyspace-events` (CONFIG SET) when missing; `off` leaves it to " +
+      "DISCOVERY_INTERVAL_SEC.",
   ),
 } as const;

@@ -1,4 +1,5 @@
 /** Rows of the settings table: Logging, HTTP and migrations. */
+import type { LogFormat } from "../../log.ts";
 import { setting } from "../setting.ts";
 import { bool, int, logLevel, oneOf, seconds, text } from "../fields.ts";
 
@@ -13,8 +14,9 @@ export const LOGGING = {
   logFormat: setting(
     "LOG_FORMAT",
     "logging",
-    oneOf<"json" | "console">("json", ["json", "console"]),
-    "`json` (one JSON object per line, for log collectors) or `console` (one readable line per record).",
+    oneOf<LogFormat>("auto", ["auto", "json", "text"], { console: "text" }),
+    "`auto`: one readable line per record when the output is a terminal, JSON otherwise; `json` (one JSON object " +
+      "per line, for log collectors); `text` (readable lines; `console` is accepted for it).",
   ),
   statsIntervalMs: setting(
     "STATS_INTERVAL_SEC",

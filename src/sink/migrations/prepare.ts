@@ -49,7 +49,9 @@ export async function ownsTable(sql: Sql, table: TableName): Promise<boolean> {
 /** What {@link prepareTable} did. */
 export type Prepared =
   | { readonly kind: "migrated"; readonly applied: string[] }
-  | { readonly kind: "checked" };
+  | { readonly kind: "checked" }
+  /** Readings layout without MIGRATE_ON_START: nothing was done. */
+  | { readonly kind: "left" };
 
 /**
  * Migrates (when `migrate`) or checks the table.
@@ -57,7 +59,7 @@ export type Prepared =
  */
 export async function prepareTable(sql: Sql, s: TableSettings, log: Logger, migrate: boolean): Promise<Prepared> {
   if (s.tableLayout === "readings") {
-    return migrate ? { kind: "migrated", applied: await (await migratorFor(sql, s, log)).up() } : { kind: "checked" };
+    return migrate ? { kind: "migrated", applied: await (await migratorFor(sql, s, log)).up() } : { kind: "left" };
   }
   const exists = await tableExists(sql, s.table);
   if (!exists || await ownsTable(sql, s.table)) {

@@ -31,6 +31,18 @@ export interface MigrationStatus {
   readonly appliedAt?: Date;
   /** False when the file changed after it was applied. */
   readonly unchanged: boolean;
+  /**
+   * A TimescaleDB migration and TimescaleDB is off: it is (or will be)
+   * recorded as applied but does nothing.
+   */
+  readonly skipped: boolean;
+  /** Recorded as applied while TimescaleDB was off, now on, and the table is not a hypertable yet. */
+  readonly catchUp: boolean;
+}
+
+/** True for a migration that only matters with TimescaleDB (ENABLE_TIMESCALE). */
+export function isTimescaleMigration(m: { readonly name: string }): boolean {
+  return m.name.includes("timescale");
 }
 
 /** Applies, reverts and reports migrations for one target table. */
@@ -73,14 +85,19 @@ export class Migrator {
   async status(): Promise<MigrationStatus[]> {
     return await this.#locked(async (conn) => {
       const applied = await this.#applied(conn);
+      const on = this.opts.enableTimescale;
+      const hypertable = on && applied.size > 0 ? await isHypertable(conn, this.opts.table) : false;
       return this.opts.migrations.map((m) => {
         const row = applied.get(m.version);
+        const timescale = isTimescaleMigration(m);
         return {
           version: m.version,
           name: m.name,
           applied: row !== undefined,
           appliedAt: row?.applied_at,
           unchanged: row === undefined || row.checksum === m.checksum,
+          skipped: timescale && !on,
+          catchUp: timescale && on && row !== undefined && !hypertable,
         };
       });
     });
@@ -134,7 +151,7 @@ export class Migrator {
   async #timescaleCatchUp(conn: Sql, applied: Map<number, unknown>): Promise<void> {
     if (await isHypertable(conn, this.opts.table)) return;
     for (const m of this.opts.migrations) {
-      if (applied.has(m.version) && m.name.includes("timescale")) await this.#exec(conn, m, this.render(m.up));
+      if (applied.has(m.version) && isTimescaleMigration(m)) await this.#exec(conn, m, this.render(m.up));
     }
   }
 
