@@ -7,7 +7,7 @@ import type { Config } from "./config/load.ts";
 import { databaseLabel, redactedConfig, redisLabel } from "./config/redact.ts";
 import { type Logger, logger } from "./log.ts";
 import { classify, describe, incurableAtStart, SchemaError } from "./errors.ts";
-import { retry, RetryAbortedError } from "./retry.ts";
+import { RetryAbortedError } from "./retry.ts";
 import { prepareStart, StartupError } from "./startup.ts";
 import { sleep } from "./async/delay.ts";
 import { Pipeline } from "./pipeline.ts";
@@ -211,19 +211,20 @@ function build(config: Config, log: Logger, stack: AsyncDisposableStack): App {
   };
 
   /**
-   * Waits out outages; throws a {@link SchemaError} when the table lacks its
-   * idempotency index (the telemetry layout's key is checked by prepareTable).
+   * Throws a {@link SchemaError} when the table lacks its idempotency index
+   * (the telemetry layout's key is checked by prepareTable). Like the other
+   * start-up checks, an outage now is left to the pipeline, which waits it
+   * out while reading; should the index be missing then, the first redelivery
+   * stops the service (42P10, see sink/split.ts).
    */
-  const checkIdempotency = async (stop: AbortSignal): Promise<void> => {
+  const checkIdempotency = async (): Promise<void> => {
     if (config.tableLayout !== "readings") return;
-    await retry(() => checkIdempotencyKey(sql, config.table), {
-      initialMs: config.retryInitialMs,
-      maxMs: config.retryMaxMs,
-      signal: stop,
-      shouldRetry: (err) => classify(err) === "transient",
-      onFailure: (err) => dbOutage.failed(err),
-      onSuccess: () => dbOutage.ok(),
-    });
+    try {
+      await checkIdempotencyKey(sql, config.table);
+    } catch (err) {
+      if (err instanceof SchemaError || classify(err) !== "transient") throw err;
+      log.debug("idempotency index not checked: postgres unavailable", { error: describe(err) });
+    }
   };
 
   const prepare = async (stop: AbortSignal): Promise<void> => {
@@ -237,7 +238,7 @@ function build(config: Config, log: Logger, stack: AsyncDisposableStack): App {
       backoff: { initialMs: config.retryInitialMs, maxMs: config.retryMaxMs },
       log,
     }, stop);
-    await checkIdempotency(stop);
+    await checkIdempotency();
   };
 
   return {

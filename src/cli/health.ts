@@ -49,12 +49,29 @@ export async function runHealth(config: Config): Promise<number> {
     printLine(JSON.stringify(report));
     if (!report.redis) {
       const where = `${config.redis.host}:${config.redis.port}`;
-      const tlsNote = config.redis.tls && redisError === undefined ? " (TLS is on: does that port serve TLS?)" : "";
+      const tlsNote = !config.redis.tls
+        ? ""
+        : redisError === undefined
+        ? " (TLS is on: does that port serve TLS?)"
+        : droppedWithoutClientCert(redisError, config.redis.tlsCertFile)
+        ? " (the server dropped the TLS connection: if it requires a client certificate, set REDIS_TLS_CERT_FILE " +
+          "and REDIS_TLS_KEY_FILE)"
+        : "";
       printError(`db-writer: redis at ${where}: ${reason(redisError)}${tlsNote}`);
     }
     if (!report.database) printError(`db-writer: postgres: ${reason(databaseError)}`);
     return report.redis && report.database && report.running !== false ? 0 : 1;
   }
+}
+
+/**
+ * A TLS server that requires a client certificate may answer its absence
+ * with an alert (CERTIFICATE_REQUIRED, named by the error's own hint) or, by
+ * the time the client writes, with a closed socket: say what is likely then.
+ */
+function droppedWithoutClientCert(err: unknown, certFile: string | undefined): boolean {
+  const code = typeof err === "object" && err !== null ? (err as { code?: unknown }).code : undefined;
+  return certFile === undefined && (code === "EPIPE" || code === "ECONNRESET");
 }
 
 function reason(err: unknown): string {
