@@ -34,7 +34,13 @@ export const HTTP = {
     int(9464, 0, 65535),
     "Port of /healthz, /readyz and /metrics; 0 turns the server off.",
   ),
-  httpHost: setting("HTTP_HOST", "http", text("0.0.0.0"), "Address the HTTP server listens on."),
+  httpHost: setting(
+    "HTTP_HOST",
+    "http",
+    text("127.0.0.1"),
+    "Address the HTTP server listens on: loopback only by default; `0.0.0.0` (or `::`) for every interface, as " +
+      "the container image sets it so that the published port and a remote Prometheus reach it.",
+  ),
 } as const;
 
 /** Migrations settings. */
