@@ -54,6 +54,14 @@ class LeftPending {
 
 const MAX_REMEMBERED_ERRORS = 10_000;
 
+/**
+ * `fn`, unless the shutdown deadline has passed: then no statement starts
+ * (retry() calls its function once before looking at the signal).
+ */
+function beforeDeadline<T>(hard: AbortSignal, fn: () => Promise<T>): () => Promise<T> {
+  return () => hard.aborted ? Promise.reject(new RetryAbortedError(hard.reason)) : fn();
+}
+
 /** Processes batches; remembers the last failure of entries kept pending, for the poison reason. */
 export class BatchProcessor {
   readonly #lastError = new Map<string, string>();
@@ -108,7 +116,10 @@ export class BatchProcessor {
     if (overLimit.length === 0) return [];
     let stored: Set<string>;
     try {
-      stored = await retry(() => this.deps.sink.stored(overLimit), this.#retryOptions(this.deps.dbOutage, hard));
+      stored = await retry(
+        beforeDeadline(hard, () => this.deps.sink.stored(overLimit)),
+        this.#retryOptions(this.deps.dbOutage, hard),
+      );
     } catch (err) {
       throw new LeftPending(err, "cannot check whether redelivered entries are stored");
     }
@@ -135,7 +146,7 @@ export class BatchProcessor {
       const redelivered = batch.some((d) => d.deliveries > 1);
       const writeStarted = this.#now();
       const outcome = await retry(
-        () => this.deps.sink.write(readings, hard, { redelivered }),
+        beforeDeadline(hard, () => this.deps.sink.write(readings, hard, { redelivered })),
         this.#retryOptions(this.deps.dbOutage, hard),
       );
       if (readings.length > 0) this.deps.stats.writeSeconds.observe((this.#now() - writeStarted) / 1000);

@@ -101,6 +101,7 @@ export class PostgresSink implements Sink {
 
   /** Stores every reading with one COPY; throws the database's error if any row fails. */
   async #copyRows(readings: readonly Reading[], signal: AbortSignal | undefined): Promise<number> {
+    notAborted(signal);
     let text = "";
     for (const r of readings) {
       text += `${r.time}\t${copyEscape(r.deviceId)}\t${copyEscape(r.sensorType)}\t${r.value}\t${
@@ -152,6 +153,7 @@ export class PostgresSink implements Sink {
   }
 
   async #insert(statement: string, readings: readonly Reading[], signal: AbortSignal | undefined): Promise<number> {
+    notAborted(signal);
     const n = readings.length;
     const time = new Array<string>(n), device = new Array<string>(n), sensor = new Array<string>(n);
     const value = new Array<number>(n), meta = new Array<string | null>(n);
@@ -177,6 +179,11 @@ export class PostgresSink implements Sink {
       signal?.removeEventListener("abort", cancel);
     }
   }
+}
+
+/** No statement starts once `signal` has aborted (the shutdown deadline): a transient AbortError instead. */
+function notAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new DOMException("aborted before the statement started", "AbortError");
 }
 
 /** Escapes a value for COPY's text format (NUL never gets this far: decoding rejects it). */
