@@ -127,6 +127,7 @@ function build(config: Config, log: Logger, stack: AsyncDisposableStack): App {
     dbOutage,
     maxDeliveries: config.maxDeliveries,
     backoff: { initialMs: config.retryInitialMs, maxMs: config.retryMaxMs },
+    writeTimeoutMs: config.writeTimeoutMs,
     processingIntervalMs: config.processingIntervalMs,
     writers: config.writeConcurrency,
     limits: {

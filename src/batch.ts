@@ -20,6 +20,7 @@ import type { DecodeLimits } from "./decode/limits.ts";
 import { classify, describe } from "./errors.ts";
 import { type BackoffOptions, retry, RetryAbortedError } from "./retry.ts";
 import type { Logger } from "./log.ts";
+import { deadline } from "./async/deadline.ts";
 import type { Outage } from "./ops/outage.ts";
 import type { Stats } from "./ops/stats.ts";
 
@@ -34,6 +35,8 @@ export interface BatchDeps {
   readonly dbOutage: Outage;
   readonly maxDeliveries: number;
   readonly backoff: BackoffOptions;
+  /** Longest one statement may take before it is cancelled and retried as an outage (WRITE_TIMEOUT_SEC). */
+  readonly writeTimeoutMs: number;
   readonly limits?: DecodeLimits;
   readonly now?: () => number;
 }
@@ -55,11 +58,28 @@ class LeftPending {
 const MAX_REMEMBERED_ERRORS = 10_000;
 
 /**
- * `fn`, unless the shutdown deadline has passed: then no statement starts
- * (retry() calls its function once before looking at the signal).
+ * One attempt at a statement, for retry(): none starts once the shutdown
+ * deadline (`hard`) has passed (retry() calls its function once before
+ * looking at the signal), and one that runs longer than `timeoutMs` is
+ * cancelled and fails with a transient DeadlineError, so that a stall
+ * (a lock held, a frozen server) becomes an outage that is retried.
  */
-function beforeDeadline<T>(hard: AbortSignal, fn: () => Promise<T>): () => Promise<T> {
-  return () => hard.aborted ? Promise.reject(new RetryAbortedError(hard.reason)) : fn();
+function attempt<T>(
+  hard: AbortSignal,
+  timeoutMs: number,
+  what: string,
+  fn: (signal: AbortSignal) => Promise<T>,
+): () => Promise<T> {
+  return async () => {
+    if (hard.aborted) throw new RetryAbortedError(undefined);
+    const cancel = AbortSignal.any([hard, AbortSignal.timeout(timeoutMs)]);
+    try {
+      return await deadline(fn(cancel), timeoutMs, { signal: hard, what: `${what} (WRITE_TIMEOUT_SEC)` });
+    } catch (err) {
+      if (hard.aborted) throw new RetryAbortedError(undefined);
+      throw err;
+    }
+  };
 }
 
 /** Processes batches; remembers the last failure of entries kept pending, for the poison reason. */
@@ -117,7 +137,7 @@ export class BatchProcessor {
     let stored: Set<string>;
     try {
       stored = await retry(
-        beforeDeadline(hard, () => this.deps.sink.stored(overLimit)),
+        attempt(hard, this.deps.writeTimeoutMs, "looking up stored entries", () => this.deps.sink.stored(overLimit)),
         this.#retryOptions(this.deps.dbOutage, hard),
       );
     } catch (err) {
@@ -146,7 +166,12 @@ export class BatchProcessor {
       const redelivered = batch.some((d) => d.deliveries > 1);
       const writeStarted = this.#now();
       const outcome = await retry(
-        beforeDeadline(hard, () => this.deps.sink.write(readings, hard, { redelivered })),
+        attempt(
+          hard,
+          this.deps.writeTimeoutMs,
+          "writing a batch",
+          (signal) => this.deps.sink.write(readings, signal, { redelivered }),
+        ),
         this.#retryOptions(this.deps.dbOutage, hard),
       );
       if (readings.length > 0) this.deps.stats.writeSeconds.observe((this.#now() - writeStarted) / 1000);

@@ -53,6 +53,7 @@ function pipelineFor(world: World, sql: ReturnType<typeof openPostgres>): Pipeli
     dbOutage: new Outage("postgres", quiet),
     maxDeliveries: 5,
     backoff: { initialMs: 10, maxMs: 20 },
+    writeTimeoutMs: 20_000,
     processingIntervalMs: 0,
     writers: 1,
   });

@@ -1,0 +1,76 @@
+/**
+ * Stalls against the real service, Redis and PostgreSQL: a `LOCK TABLE` held
+ * by another session, PostgreSQL frozen (a proxy that stops forwarding, as a
+ * SIGSTOPped server does), a table that fails every write (disk full). Each
+ * must turn into a visible outage (not ready on /readyz, /metrics and
+ * `health`, one outage line) with nothing lost or duplicated: every entry
+ * ends as exactly one row, none dead-lettered, none left pending.
+ */
+import assert from "node:assert/strict";
+import { addEntries, createWorld, spawnService, waitFor, type World } from "./helpers.ts";
+import { freePort, goodFields, httpStatus, rowStats, tail, totalPending } from "./fault_helpers.ts";
+
+const START_MS = 60_000;
+const SETTLE_MS = 30_000;
+const isMessage = (m: string) => (r: Record<string, unknown>) => r.message === m;
+
+/** The value of an unlabelled series on /metrics, or undefined when absent. */
+export async function metric(port: number, name: string): Promise<number | undefined> {
+  const res = await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(5000) });
+  const text = await res.text();
+  const line = text.split("\n").find((l) => l.startsWith(`${name} `));
+  return line === undefined ? undefined : Number(line.slice(name.length + 1));
+}
+
+/** Entries of one stream: all of them stored once, none dead-lettered, none pending. */
+async function assertAllStoredOnce(world: World, stream: string, n: number): Promise<void> {
+  await waitFor(async () => (await rowStats(world)).distinct >= n, SETTLE_MS, `${n} rows`);
+  await waitFor(async () => (await totalPending(world.redis, [stream], world.group)) === 0, SETTLE_MS, "no pending");
+  const { rows, distinct } = await rowStats(world);
+  assert.equal(distinct, n, "every entry stored");
+  assert.equal(rows, n, "none stored twice");
+  assert.equal(await world.redis.xlen(world.deadLetterStream), 0, "nothing dead-lettered");
+}
+
+Deno.test("stall: a LOCK TABLE held past WRITE_TIMEOUT_SEC is an outage (not ready), then everything is stored once", async () => {
+  await using world = await createWorld();
+  const port = freePort();
+  await using svc = spawnService(
+    ["run"],
+    world.env({ HTTP_PORT: String(port), HTTP_HOST: "127.0.0.1", WRITE_TIMEOUT_SEC: "1", RETRY_MAX_MS: "500" }),
+  );
+  await svc.waitForLog(isMessage("consuming"), START_MS);
+  const stream = `${world.prefix}:dev1:temperature`;
+  await addEntries(world.redis, stream, [goodFields(0)]);
+  await waitFor(async () => (await rowStats(world)).rows === 1, SETTLE_MS, "a first row");
+  await waitFor(async () => (await httpStatus(`http://127.0.0.1:${port}/readyz`)) === 200, SETTLE_MS, "ready");
+
+  const locker = await world.sql.reserve();
+  try {
+    await locker`BEGIN`;
+    await locker.unsafe(`LOCK TABLE ${world.table} IN ACCESS EXCLUSIVE MODE`);
+    await addEntries(world.redis, stream, Array.from({ length: 50 }, (_, i) => goodFields(i + 1)));
+    const outage = await svc.waitForLog(
+      (r) => r.message === "postgres unavailable; retrying until it is back",
+      SETTLE_MS,
+    );
+    assert.match(String(outage.error), /WRITE_TIMEOUT_SEC/);
+    assert.equal(await metric(port, "db_writer_database_up"), 0);
+    assert.equal(await metric(port, "db_writer_ready"), 0);
+    // Counted inside the lock's own transaction: any other session would wait for the lock.
+    const [held] = await locker.unsafe(`SELECT count(*)::int AS n FROM ${world.table}`);
+    assert.equal(held!.n, 1, "nothing written while the lock is held");
+    assert.equal(await world.redis.xlen(world.deadLetterStream), 0, "nothing dead-lettered during the stall");
+  } finally {
+    await locker`COMMIT`;
+    locker.release();
+  }
+  try {
+    await assertAllStoredOnce(world, stream, 51);
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\n${tail(svc, 30)}`);
+  }
+  await svc.waitForLog(isMessage("postgres available again"), SETTLE_MS);
+  await waitFor(async () => (await httpStatus(`http://127.0.0.1:${port}/readyz`)) === 200, SETTLE_MS, "ready again");
+  assert.equal(svc.records().filter(isMessage("postgres unavailable; retrying until it is back")).length, 1);
+});
