@@ -23,7 +23,8 @@ import { Outage } from "./ops/outage.ts";
 import { Stats, StatsReporter } from "./ops/stats.ts";
 import { LagMonitor } from "./ops/lag.ts";
 import { serveHttp } from "./ops/http.ts";
-import { checkDependencies } from "./ops/health.ts";
+import { boundedPing, Readiness } from "./ops/readiness.ts";
+import { pingRedis } from "./source/redis.ts";
 import { renderMetrics } from "./ops/metrics.ts";
 import { heapLimitBytes, heapWarning } from "./ops/memory.ts";
 import { VERSION } from "./version.ts";
@@ -82,6 +83,13 @@ function build(config: Config, log: Logger, stack: AsyncDisposableStack): App {
     commandTimeoutMs: config.batchTimeoutMs + 15_000,
     onError: onRedisError,
   }));
+  // Readiness pings on connections of their own: no request rate reaches the writers' pool.
+  const probeSql = own(openPostgres(config.databaseUrl, { max: 1, connectTimeoutSec: 2 }));
+  const probeRedis = own(openRedis(config.redis, {
+    name: `db-writer:${config.consumerName}:probe`,
+    commandTimeoutMs: 1000,
+    onError: () => {},
+  }));
   // Every "ready" after a client's first is a connection re-established.
   for (const client of [cmd, blocking]) {
     let connected = false;
@@ -138,6 +146,16 @@ function build(config: Config, log: Logger, stack: AsyncDisposableStack): App {
     },
   });
 
+  const readiness = new Readiness({
+    running: () => pipeline.running,
+    oldestBatchMs: () => pipeline.oldestBatchMs(),
+    stallMs: config.writeTimeoutMs,
+    redisOutage,
+    dbOutage,
+    pingRedis: () => pingRedis(probeRedis, 1000),
+    pingDatabase: boundedPing(() => probeSql`select 1`.execute(), 1000),
+  });
+
   /** Starts the HTTP server, owned by the stack; false (logged) when it cannot listen. */
   const startHttp = (stop: AbortSignal): boolean => {
     if (config.httpPort === 0) return true;
@@ -145,20 +163,22 @@ function build(config: Config, log: Logger, stack: AsyncDisposableStack): App {
     try {
       const http = serveHttp({ hostname: config.httpHost, port: config.httpPort, signal: httpStop.signal, log }, {
         live: () => !stop.aborted || pipeline.running,
-        ready: async () => ({
-          running: pipeline.running,
-          ...(await checkDependencies(cmd, sql)),
-          stats: stats.snapshot(),
-        }),
-        metrics: () =>
-          Promise.resolve(renderMetrics(stats, {
-            running: pipeline.running,
-            redis: !redisOutage.down,
-            database: !dbOutage.down,
+        ready: async () => {
+          const { running, redis, database, ready } = await readiness.check();
+          return { running, redis, database, ready, lag: lag.snapshot?.lag ?? null, stats: stats.snapshot() };
+        },
+        metrics: async () => {
+          const { running, redis, database, ready } = await readiness.check();
+          return renderMetrics(stats, {
+            running,
+            redis,
+            database,
+            ready,
             lag: lag.snapshot,
             outages: { redis: redisOutage.count, database: dbOutage.count },
             memory: Deno.memoryUsage(),
-          })),
+          });
+        },
       });
       stack.defer(async () => {
         httpStop.abort();

@@ -21,9 +21,19 @@ export interface PipelineDeps extends BatchDeps {
 export class Pipeline {
   #running = false;
   readonly #batches: BatchProcessor;
+  /** When each batch in hand was taken up. */
+  readonly #inHand = new Set<{ readonly at: number }>();
 
   constructor(private readonly deps: PipelineDeps) {
     this.#batches = new BatchProcessor(deps);
+  }
+
+  /** Milliseconds the oldest batch in hand has been in hand; 0 when none. */
+  oldestBatchMs(): number {
+    const now = (this.deps.now ?? Date.now)();
+    let oldest = now;
+    for (const b of this.#inHand) oldest = Math.min(oldest, b.at);
+    return now - oldest;
   }
 
   /** True while the loop runs. */
@@ -88,7 +98,13 @@ export class Pipeline {
    * Handles one batch to the end: rows committed, rejects dead-lettered, all acked.
    * Returns how many entries were left pending because `hard` aborted.
    */
-  processBatch(batch: readonly Delivery[], hard: AbortSignal): Promise<number> {
-    return this.#batches.process(batch, hard);
+  async processBatch(batch: readonly Delivery[], hard: AbortSignal): Promise<number> {
+    const held = { at: (this.deps.now ?? Date.now)() };
+    this.#inHand.add(held);
+    try {
+      return await this.#batches.process(batch, hard);
+    } finally {
+      this.#inHand.delete(held);
+    }
   }
 }

@@ -1,6 +1,6 @@
 /**
- * HTTP endpoints: `/healthz` (liveness), `/readyz` (Redis and PostgreSQL
- * answer), `/metrics` (Prometheus text).
+ * HTTP endpoints: `/healthz` (liveness), `/readyz` (readiness, see
+ * ops/readiness.ts), `/metrics` (Prometheus text).
  */
 import type { HealthReport } from "./health.ts";
 import type { Logger } from "../log.ts";
@@ -9,7 +9,7 @@ import type { Logger } from "../log.ts";
 export interface HttpHandlers {
   /** Liveness: the process is up and its loop has not died. */
   live(): boolean;
-  /** A fresh health report (pings both services). */
+  /** The health report (readiness: at most one ping per dependency per second). */
   ready(): Promise<HealthReport>;
   /** The Prometheus page. */
   metrics(): Promise<string>;
@@ -29,7 +29,7 @@ export async function handle(req: Request, h: HttpHandlers): Promise<Response> {
     }
     case "/readyz": {
       const report = await h.ready();
-      const ok = report.redis && report.database && report.running === true;
+      const ok = report.ready ?? (report.redis && report.database && report.running === true);
       return json(report, ok ? 200 : 503);
     }
     case "/metrics":

@@ -14,6 +14,7 @@ import { entryKey, type Reading, type Sink, type WriteOptions, type WriteOutcome
 import { classify, describe } from "../errors.ts";
 import type { Sql } from "./client.ts";
 import { quoteTable, type TableName } from "./table.ts";
+import type { Writable } from "node:stream";
 
 /** Writes readings into the configured table. */
 export class PostgresSink implements Sink {
@@ -122,6 +123,18 @@ export class PostgresSink implements Sink {
       };
     });
     failed.catch(() => {});
+    // An error the server raises as the COPY starts (a full disk, a trigger)
+    // destroys the stream in the same tick it is handed out, before anyone
+    // listens: its "error" event would be uncaught. Listen from the start
+    // (the error itself arrives through `failed`).
+    {
+      const q = query as unknown as { resolve: (v: unknown) => void };
+      const resolve = q.resolve;
+      q.resolve = (v) => {
+        if (typeof (v as { on?: unknown } | null)?.on === "function") (v as Writable).on("error", () => {});
+        resolve(v);
+      };
+    }
     // The driver cancels only a query it deems active, and a query that has
     // handed out its stream is not: mark it so, or a COPY waiting on a lock
     // could never be cancelled.
