@@ -23,6 +23,8 @@ export class Pipeline {
   readonly #batches: BatchProcessor;
   /** When each batch in hand was taken up. */
   readonly #inHand = new Set<{ readonly at: number }>();
+  /** The hold on each batch read and not yet finished (see Source.hold). */
+  readonly #kept = new WeakMap<readonly Delivery[], Disposable>();
 
   constructor(private readonly deps: PipelineDeps) {
     this.#batches = new BatchProcessor(deps);
@@ -51,6 +53,8 @@ export class Pipeline {
     const readOnce = async (): Promise<Delivery[]> => {
       try {
         const batch = await source.read(stop);
+        // Kept this consumer's from now on: a batch read ahead waits for a writer.
+        if (batch.length > 0 && source.hold) this.#kept.set(batch, source.hold(batch));
         redisOutage.ok();
         readFailures = 0;
         return batch;
@@ -101,10 +105,13 @@ export class Pipeline {
   async processBatch(batch: readonly Delivery[], hard: AbortSignal): Promise<number> {
     const held = { at: (this.deps.now ?? Date.now)() };
     this.#inHand.add(held);
+    const kept = this.#kept.get(batch) ?? this.deps.source.hold?.(batch);
     try {
       return await this.#batches.process(batch, hard);
     } finally {
       this.#inHand.delete(held);
+      kept?.[Symbol.dispose]();
+      this.#kept.delete(batch);
     }
   }
 }

@@ -14,7 +14,7 @@ import { ClusterReader } from "./cluster_reader.ts";
 import type { StreamDiscovery } from "./discovery.ts";
 import { PendingReader, type XEntry } from "./pending.ts";
 import { removeIdleConsumers } from "./janitor.ts";
-import { ACK_ALL } from "./scripts.ts";
+import { ACK_ALL, KEEP_OWN } from "./scripts.ts";
 import { sleep } from "../async/delay.ts";
 
 type XReply = [stream: string, entries: XEntry[]][] | null;
@@ -140,6 +140,29 @@ export class RedisSource implements Source {
       args.push(String(ids.length), ...ids);
     }
     await this.cmd.eval(ACK_ALL, keys.length, ...keys, ...args);
+  }
+
+  /**
+   * Re-claims `entries` to this consumer (XCLAIM … JUSTID) every third of
+   * CLAIM_MIN_IDLE_MS until disposed, so that no other consumer takes over a
+   * batch that is slow to write; only a consumer that stopped loses its entries.
+   */
+  hold(entries: readonly StreamEntry[]): Disposable {
+    const byStream = new Map<string, string[]>();
+    for (const e of entries) {
+      const ids = byStream.get(e.stream);
+      if (ids) ids.push(e.id);
+      else byStream.set(e.stream, [e.id]);
+    }
+    const keep = () => {
+      for (const [stream, ids] of byStream) {
+        this.cmd.eval(KEEP_OWN, 1, stream, this.opts.group, this.opts.consumer, ...ids).catch((err) =>
+          this.opts.log.debug("keeping in-flight entries fresh failed", { stream, error: String(err) })
+        );
+      }
+    };
+    const timer = setInterval(keep, Math.max(50, Math.floor(this.opts.claimMinIdleMs / 3)));
+    return { [Symbol.dispose]: () => clearInterval(timer) };
   }
 
   /** Interrupts a blocking read at once (used on shutdown). */
