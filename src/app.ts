@@ -118,6 +118,7 @@ function build(config: Config, log: Logger, stack: AsyncDisposableStack): App {
   const lag = new LagMonitor(cmd, {
     group: config.consumerGroup,
     streams: () => discovery.streams,
+    scanned: () => discovery.scanned,
     intervalMs: config.lagIntervalMs,
     log: logger("lag"),
   });

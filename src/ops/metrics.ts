@@ -101,12 +101,14 @@ export function renderMetrics(stats: Stats, state: MetricsState): string {
 
   if (state.lag) {
     const lag = state.lag;
-    p.one(
-      "db_writer_consumer_lag",
-      "gauge",
-      "Entries not yet delivered to the consumer group, all input streams.",
-      lag.lag ?? NaN,
-    );
+    if (lag.lag !== null) {
+      p.one(
+        "db_writer_consumer_lag",
+        "gauge",
+        "Entries not yet delivered to the consumer group, all input streams (absent while unknown).",
+        lag.lag,
+      );
+    }
     p.one(
       "db_writer_pending_entries",
       "gauge",

@@ -18,6 +18,7 @@ export class StreamDiscovery {
   #grouped = new Set<string>();
   #badKeys = new Set<string>();
   #streams: string[] = [];
+  #scanned = false;
 
   constructor(
     private readonly redis: RedisClient,
@@ -32,6 +33,11 @@ export class StreamDiscovery {
   /** The streams found by the last {@link refresh}, sorted. */
   get streams(): readonly string[] {
     return this.#streams;
+  }
+
+  /** True once a refresh has completed: before that, an empty list means "not looked yet", not "none". */
+  get scanned(): boolean {
+    return this.#scanned;
   }
 
   /** Forgets which streams have their group, so the next refresh re-creates missing ones. */
@@ -77,6 +83,7 @@ export class StreamDiscovery {
     const gone = this.#streams.filter((s) => !found.has(s));
     for (const s of gone) this.#grouped.delete(s);
     this.#streams = usable;
+    this.#scanned = true;
     return usable;
   }
 
