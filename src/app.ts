@@ -26,7 +26,7 @@ import { serveHttp } from "./ops/http.ts";
 import { boundedPing, Readiness } from "./ops/readiness.ts";
 import { pingRedis } from "./source/redis.ts";
 import { renderMetrics } from "./ops/metrics.ts";
-import { heapLimitBytes, heapWarning } from "./ops/memory.ts";
+import { batchByteBudget, heapLimitBytes, heapWarning } from "./ops/memory.ts";
 import { VERSION } from "./version.ts";
 
 /** The whole service; `await using` (or disposing it) closes every connection and timer. */
@@ -109,6 +109,8 @@ function build(config: Config, log: Logger, stack: AsyncDisposableStack): App {
     group: config.consumerGroup,
     consumer: config.consumerName,
     batchSize: config.batchSize,
+    batchMaxBytes: batchByteBudget(config, heapLimitBytes()),
+    maxMessageBytes: config.maxMessageBytes,
     blockMs: config.batchTimeoutMs,
     claimMinIdleMs: config.claimMinIdleMs,
     consumerRemoveIdleMs: config.consumerRemoveIdleMs,

@@ -15,6 +15,7 @@ import type { StreamDiscovery } from "./discovery.ts";
 import { PendingReader, type XEntry } from "./pending.ts";
 import { removeIdleConsumers } from "./janitor.ts";
 import { ACK_ALL, KEEP_OWN } from "./scripts.ts";
+import { BatchSizer } from "./sizer.ts";
 import { sleep } from "../async/delay.ts";
 
 type XReply = [stream: string, entries: XEntry[]][] | null;
@@ -24,6 +25,10 @@ export interface RedisSourceOptions {
   readonly group: string;
   readonly consumer: string;
   readonly batchSize: number;
+  /** Most bytes of one batch (BATCH_MAX_BYTES, resolved; none when absent); see {@link BatchSizer}. */
+  readonly batchMaxBytes?: number;
+  /** MAX_MESSAGE_BYTES: the size assumed of entries not seen yet. */
+  readonly maxMessageBytes?: number;
   readonly blockMs: number;
   readonly claimMinIdleMs: number;
   readonly consumerRemoveIdleMs: number;
@@ -38,6 +43,7 @@ export class RedisSource implements Source {
   #nextDiscovery = 0;
   #nextClaim = 0;
   readonly #pending: PendingReader;
+  readonly #sizer: BatchSizer;
   /** False once this consumer's own pending entries have all been re-read (until the next rescan). */
   #ownLeft = true;
   #blockingId: number | undefined;
@@ -53,7 +59,21 @@ export class RedisSource implements Source {
     private readonly opts: RedisSourceOptions,
   ) {
     this.#now = opts.now ?? Date.now;
-    this.#pending = new PendingReader(cmd, opts);
+    const sizer = new BatchSizer({
+      batchSize: opts.batchSize,
+      maxBytes: opts.batchMaxBytes ?? Infinity,
+      maxMessageBytes: opts.maxMessageBytes ?? 65_536,
+    });
+    this.#sizer = sizer;
+    this.#pending = new PendingReader(cmd, {
+      group: opts.group,
+      consumer: opts.consumer,
+      claimMinIdleMs: opts.claimMinIdleMs,
+      log: opts.log,
+      get batchSize() {
+        return sizer.count;
+      },
+    });
     if (isCluster(blocking)) {
       // New entries come over the read connections, as on one server, but
       // nothing blocks: nothing to unblock on shutdown, the abort signal ends the idle pause.
@@ -72,6 +92,12 @@ export class RedisSource implements Source {
   }
 
   async read(signal: AbortSignal): Promise<Delivery[]> {
+    const batch = await this.#read(signal);
+    this.#sizer.observe(batch);
+    return batch;
+  }
+
+  async #read(signal: AbortSignal): Promise<Delivery[]> {
     const now = this.#now();
     if (now >= this.#nextDiscovery) {
       await this.discovery.refresh();
@@ -180,17 +206,18 @@ export class RedisSource implements Source {
     // COUNT applies per stream; keep the total within one batch. With more
     // streams than BATCH_SIZE, read a rotating window of BATCH_SIZE streams and
     // block only briefly on each, so every stream is visited soon.
+    const batchSize = this.#sizer.count;
     let streams = all;
     let blockMs = this.opts.blockMs;
-    if (all.length > this.opts.batchSize) {
+    if (all.length > batchSize) {
       const from = this.#window % all.length;
-      streams = [...all.slice(from), ...all.slice(0, from)].slice(0, this.opts.batchSize);
-      this.#window = from + this.opts.batchSize;
+      streams = [...all.slice(from), ...all.slice(0, from)].slice(0, batchSize);
+      this.#window = from + batchSize;
       blockMs = Math.min(blockMs, 100);
     }
-    const perStream = Math.max(1, Math.floor(this.opts.batchSize / streams.length));
+    const perStream = Math.max(1, Math.floor(batchSize / streams.length));
     if (this.#clusterReader) {
-      return await this.#clusterReader.read(streams, perStream, this.opts.batchSize, blockMs, signal);
+      return await this.#clusterReader.read(streams, perStream, batchSize, blockMs, signal);
     }
     const first = (await this.blocking.xreadgroup(
       "GROUP",
@@ -211,7 +238,7 @@ export class RedisSource implements Source {
       if (entries.length === perStream) full.push(stream);
     }
     // Busy streams may have more: fill the rest of the batch from them, without blocking.
-    const room = this.opts.batchSize - out.length;
+    const room = batchSize - out.length;
     if (full.length > 0 && room >= full.length) {
       const more = (await this.cmd.xreadgroup(
         "GROUP",
