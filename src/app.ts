@@ -23,6 +23,7 @@ import { Outage } from "./ops/outage.ts";
 import { Stats, StatsReporter } from "./ops/stats.ts";
 import { LagMonitor } from "./ops/lag.ts";
 import { serveHttp } from "./ops/http.ts";
+import { httpAuth, httpTls } from "./ops/http_config.ts";
 import { boundedPing, Readiness } from "./ops/readiness.ts";
 import { pingRedis } from "./source/redis.ts";
 import { renderMetrics } from "./ops/metrics.ts";
@@ -164,7 +165,14 @@ function build(config: Config, log: Logger, stack: AsyncDisposableStack): App {
     if (config.httpPort === 0) return true;
     const httpStop = new AbortController();
     try {
-      const http = serveHttp({ hostname: config.httpHost, port: config.httpPort, signal: httpStop.signal, log }, {
+      const http = serveHttp({
+        hostname: config.httpHost,
+        port: config.httpPort,
+        signal: httpStop.signal,
+        log,
+        auth: httpAuth(config),
+        tls: httpTls(config),
+      }, {
         live: () => !stop.aborted || pipeline.running,
         ready: async () => {
           const { running, redis, database, ready } = await readiness.check();

@@ -9,12 +9,28 @@ import { describe } from "../errors.ts";
 import { checkDependencies, type HealthReport } from "../ops/health.ts";
 import { openRedis } from "../source/redis.ts";
 import { openPostgres } from "../sink/client.ts";
+import { authorizationHeader, httpTls } from "../ops/http_config.ts";
 
-/** The running instance's own report (its /readyz), or undefined when none answers. */
-async function askRunningInstance(host: string, port: number): Promise<HealthReport | undefined> {
+/**
+ * The running instance's own report (its /readyz), or undefined when none
+ * answers. With HTTPS it asks `localhost` and trusts the certificates of
+ * HTTP_TLS_CERT_FILE; it sends the configured credentials.
+ */
+async function askRunningInstance(config: Config): Promise<HealthReport | undefined> {
+  const wildcard = ["0.0.0.0", "::", ""].includes(config.httpHost);
+  const tls = httpTls(config);
+  const host = tls && (wildcard || config.httpHost === "127.0.0.1")
+    ? "localhost"
+    : wildcard
+    ? "127.0.0.1"
+    : config.httpHost;
+  using client = tls ? Deno.createHttpClient({ caCerts: pemBlocks(tls.cert) }) : undefined;
   try {
-    const res = await fetch(`http://${host.includes(":") ? `[${host}]` : host}:${port}/readyz`, {
+    const url = `${tls ? "https" : "http"}://${host.includes(":") ? `[${host}]` : host}:${config.httpPort}/readyz`;
+    const res = await fetch(url, {
       signal: AbortSignal.timeout(3000),
+      headers: authorizationHeader(config),
+      ...(client ? { client } : {}),
     });
     const body = await res.json() as Partial<HealthReport>;
     if (typeof body.redis !== "boolean" || typeof body.database !== "boolean") return undefined;
@@ -50,10 +66,7 @@ export async function runHealth(config: Config): Promise<number> {
       checkDependencies(redis, sql, 3000, (err) => {
         databaseError = err;
       }),
-      config.httpPort === 0 ? Promise.resolve(null) : askRunningInstance(
-        ["0.0.0.0", "::", ""].includes(config.httpHost) ? "127.0.0.1" : config.httpHost,
-        config.httpPort,
-      ),
+      config.httpPort === 0 ? Promise.resolve(null) : askRunningInstance(config),
     ]);
     // A running instance's readiness is the one truth (the same as its /readyz and /metrics); without one
     // (HTTP_PORT=0, or none answering) only this command's own pings can tell.
@@ -73,6 +86,11 @@ export async function runHealth(config: Config): Promise<number> {
     if (!report.database) printError(`db-writer: postgres: ${reason(databaseError)}`);
     return report.ready ? 0 : 1;
   }
+}
+
+/** Each PEM certificate of a file. */
+function pemBlocks(text: string): string[] {
+  return text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
 }
 
 function reason(err: unknown): string {

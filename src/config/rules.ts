@@ -102,7 +102,17 @@ const clusterDatabase: Rule = ({ values: v }) => {
 };
 
 /** Every rule, in the order their problems are listed. */
+/** Settings that only work as a pair. */
+const pairs: Rule = ({ env }) =>
+  [["HTTP_TLS_CERT_FILE", "HTTP_TLS_KEY_FILE"], ["HTTP_BASIC_AUTH_USER", "HTTP_BASIC_AUTH_PASSWORD"]].flatMap(
+    ([a, b]) =>
+      isSet(env, a!) === isSet(env, b!)
+        ? []
+        : [`${isSet(env, a!) ? b : a}: expected it set, since ${isSet(env, a!) ? a : b} is set (they go together)`],
+  );
+
 export const RULES: readonly Rule[] = [
+  pairs,
   retryBounds,
   poolRoom,
   redisTls,
