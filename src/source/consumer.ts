@@ -188,6 +188,8 @@ export class RedisSource implements Source {
       }
     };
     const timer = setInterval(keep, Math.max(50, Math.floor(this.opts.claimMinIdleMs / 3)));
+    // Never what keeps the process alive: a batch that is never finished (an unexpected error) lets it exit.
+    Deno.unrefTimer(timer);
     return { [Symbol.dispose]: () => clearInterval(timer) };
   }
 
