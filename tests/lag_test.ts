@@ -117,3 +117,25 @@ Deno.test("lag: absent from /metrics and null in health through a PostgreSQL out
   const throughput = svc.records().filter((r) => r.message === "throughput");
   for (const t of throughput) assert.equal(t.lag, null, "the log line says null, not 0");
 });
+
+Deno.test("lag: measured as soon as the streams are known, not a whole LAG_INTERVAL_SEC later", async () => {
+  await using world = await createWorld();
+  const stream = `${world.prefix}:dev1:temperature`;
+  await produceTrimmed(world.redis, stream, 30);
+  const port = freePort();
+  // An interval far longer than the test: only the early look can produce a figure.
+  await using svc = spawnService(
+    ["run"],
+    world.env({ HTTP_PORT: String(port), HTTP_HOST: "127.0.0.1", LAG_INTERVAL_SEC: "3600" }),
+  );
+  await svc.waitForLog((r) => r.message === "consuming", 60_000);
+  const page = await waitFor(
+    async () => {
+      const text = await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text(), () => "");
+      return /^db_writer_streams 1$/m.test(text) ? text : false;
+    },
+    30_000,
+    "a lag snapshot with the stream",
+  );
+  assert.match(String(page), /^db_writer_consumer_lag \d+$/m);
+});

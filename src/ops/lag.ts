@@ -84,12 +84,14 @@ export class LagMonitor {
   /** Refreshes every `intervalMs` until `signal` aborts; failures are logged at DEBUG and retried next time. */
   async run(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
+      let measured = true;
       try {
-        await this.refresh();
+        measured = (await this.refresh()) !== undefined;
       } catch (err) {
         this.opts.log.debug("consumer lag refresh failed", { error: describe(err) });
       }
-      await sleep(this.opts.intervalMs, signal);
+      // Until the streams are known, look again soon: the first figure should not wait a whole interval.
+      await sleep(measured ? this.opts.intervalMs : Math.min(this.opts.intervalMs, 250), signal);
     }
   }
 }
