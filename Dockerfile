@@ -22,6 +22,8 @@ COPY --from=build /app/dist/db-writer /usr/local/bin/db-writer
 # The binary reads .env from its working directory; mount one here, or pass --env-file.
 WORKDIR /app
 USER nonroot
+# HTTP_HOST defaults to loopback; in a container the published port arrives on the container's own interface.
+ENV HTTP_HOST=0.0.0.0
 EXPOSE 9464
 STOPSIGNAL SIGTERM
 HEALTHCHECK --interval=30s --timeout=10s --start-period=30s --retries=3 CMD ["/usr/local/bin/db-writer", "health"]

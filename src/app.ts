@@ -28,9 +28,11 @@ import { Outage } from "./ops/outage.ts";
 import { Stats, StatsReporter } from "./ops/stats.ts";
 import { LagMonitor } from "./ops/lag.ts";
 import { serveHttp } from "./ops/http.ts";
-import { checkDependencies } from "./ops/health.ts";
-import { renderMetrics } from "./ops/metrics.ts";
-import { heapLimitBytes, heapWarning } from "./ops/memory.ts";
+import { httpAuth, httpTls } from "./ops/http_config.ts";
+import { boundedPing, Readiness } from "./ops/readiness.ts";
+import { pingRedis } from "./source/redis.ts";
+import { endpoints } from "./ops/endpoints.ts";
+import { batchByteBudget, heapLimitBytes, heapWarning } from "./ops/memory.ts";
 import { leftoverWarnings } from "./config/leftovers.ts";
 import { VERSION } from "./version.ts";
 
@@ -92,6 +94,13 @@ function build(config: Config, log: Logger, stack: AsyncDisposableStack): App {
     commandTimeoutMs: config.batchTimeoutMs + 15_000,
     onError: onRedisError,
   }));
+  // Readiness pings on connections of their own: no request rate reaches the writers' pool.
+  const probeSql = own(openPostgres(config.databaseUrl, { max: 1, connectTimeoutSec: 2 }));
+  const probeRedis = own(openRedis(config.redis, {
+    name: `db-writer:${config.consumerName}:probe`,
+    commandTimeoutMs: 1000,
+    onError: () => {},
+  }));
   // Every "ready" after a client's first is a connection re-established.
   for (const client of [cmd, blocking]) {
     let connected = false;
@@ -111,6 +120,8 @@ function build(config: Config, log: Logger, stack: AsyncDisposableStack): App {
     group: config.consumerGroup,
     consumer: config.consumerName,
     batchSize: config.batchSize,
+    batchMaxBytes: batchByteBudget(config, heapLimitBytes()),
+    maxMessageBytes: config.maxMessageBytes,
     blockMs: config.batchTimeoutMs,
     claimMinIdleMs: config.claimMinIdleMs,
     consumerRemoveIdleMs: config.consumerRemoveIdleMs,
@@ -129,6 +140,7 @@ function build(config: Config, log: Logger, stack: AsyncDisposableStack): App {
   const lag = new LagMonitor(cmd, {
     group: config.consumerGroup,
     streams: () => discovery.streams,
+    scanned: () => discovery.scanned,
     intervalMs: config.lagIntervalMs,
     log: logger("lag"),
   });
@@ -157,9 +169,20 @@ function build(config: Config, log: Logger, stack: AsyncDisposableStack): App {
     dbOutage,
     maxDeliveries: config.maxDeliveries,
     backoff: { initialMs: config.retryInitialMs, maxMs: config.retryMaxMs },
+    writeTimeoutMs: config.writeTimeoutMs,
     processingIntervalMs: config.processingIntervalMs,
     writers: config.writeConcurrency,
     limits,
+  });
+
+  const readiness = new Readiness({
+    running: () => pipeline.running,
+    oldestBatchMs: () => pipeline.oldestBatchMs(),
+    stallMs: config.writeTimeoutMs,
+    redisOutage,
+    dbOutage,
+    pingRedis: () => pingRedis(probeRedis, 1000),
+    pingDatabase: boundedPing(() => probeSql`select 1`.execute(), 1000),
   });
 
   /** Starts the HTTP server, owned by the stack; false (logged) when it cannot listen. */
@@ -167,23 +190,14 @@ function build(config: Config, log: Logger, stack: AsyncDisposableStack): App {
     if (config.httpPort === 0) return true;
     const httpStop = new AbortController();
     try {
-      const http = serveHttp({ hostname: config.httpHost, port: config.httpPort, signal: httpStop.signal, log }, {
-        live: () => !stop.aborted || pipeline.running,
-        ready: async () => ({
-          running: pipeline.running,
-          ...(await checkDependencies(cmd, sql)),
-          stats: stats.snapshot(),
-        }),
-        metrics: () =>
-          Promise.resolve(renderMetrics(stats, {
-            running: pipeline.running,
-            redis: !redisOutage.down,
-            database: !dbOutage.down,
-            lag: lag.snapshot,
-            outages: { redis: redisOutage.count, database: dbOutage.count },
-            memory: Deno.memoryUsage(),
-          })),
-      });
+      const http = serveHttp({
+        hostname: config.httpHost,
+        port: config.httpPort,
+        signal: httpStop.signal,
+        log,
+        auth: httpAuth(config),
+        tls: httpTls(config),
+      }, endpoints({ stop, pipeline, readiness, lag, stats, redisOutage, dbOutage }));
       stack.defer(async () => {
         httpStop.abort();
         await http.finished.catch(() => {});
@@ -210,23 +224,6 @@ function build(config: Config, log: Logger, stack: AsyncDisposableStack): App {
     });
   };
 
-  /**
-   * Throws a {@link SchemaError} when the table lacks its idempotency index
-   * (the telemetry layout's key is checked by prepareTable). Like the other
-   * start-up checks, an outage now is left to the pipeline, which waits it
-   * out while reading; should the index be missing then, the first redelivery
-   * stops the service (42P10, see sink/split.ts).
-   */
-  const checkIdempotency = async (): Promise<void> => {
-    if (config.tableLayout !== "readings") return;
-    try {
-      await checkIdempotencyKey(sql, config.table);
-    } catch (err) {
-      if (err instanceof SchemaError || classify(err) !== "transient") throw err;
-      log.debug("idempotency index not checked: postgres unavailable", { error: describe(err) });
-    }
-  };
-
   const prepare = async (stop: AbortSignal): Promise<void> => {
     await prepareStart({
       sql,
@@ -234,11 +231,11 @@ function build(config: Config, log: Logger, stack: AsyncDisposableStack): App {
       table: config.table,
       prepareTable: () => prepareTable(sql, config, logger("migrate"), config.migrateOnStart),
       checkColumns: config.tableLayout === "readings",
+      checkIdempotencyKey: config.tableLayout === "readings",
       dbOutage,
       backoff: { initialMs: config.retryInitialMs, maxMs: config.retryMaxMs },
       log,
     }, stop);
-    await checkIdempotency();
   };
 
   return {

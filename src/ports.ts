@@ -79,6 +79,11 @@ export interface Source {
   ack(entries: readonly StreamEntry[]): Promise<void>;
   /** Re-reads this consumer's own pending entries before new ones (after a Redis error, say). */
   rescanOwnPending?(): void;
+  /**
+   * Keeps `entries` this consumer's while their batch is processed (their
+   * idle time reset well before another consumer may claim them), until disposed.
+   */
+  hold?(entries: readonly StreamEntry[]): Disposable;
 }
 
 /** What became of a batch handed to {@link Sink.write}. */

@@ -7,7 +7,16 @@
  * wrong shape, a migration that cannot apply) ends the start with a
  * {@link StartupError}.
  */
-import { classify, describe, incurableAtStart, MigrationError, redisErrorCode, sqlState } from "./errors.ts";
+import {
+  classify,
+  describe,
+  incurableAtStart,
+  MigrationError,
+  redisErrorCode,
+  SchemaError,
+  sqlState,
+} from "./errors.ts";
+import { checkIdempotencyKey } from "./sink/schema_check.ts";
 import { retry } from "./retry.ts";
 import type { Logger } from "./log.ts";
 import type { Outage } from "./ops/outage.ts";
@@ -39,6 +48,8 @@ export interface StartupDeps {
   readonly prepareTable: () => Promise<Prepared>;
   /** Check that the table has the columns the readings layout writes (the telemetry check is in prepareTable). */
   readonly checkColumns: boolean;
+  /** Check that the readings table has its idempotency index (source_stream, source_id, "timestamp"). */
+  readonly checkIdempotencyKey: boolean;
   readonly dbOutage: Outage;
   readonly backoff: { readonly initialMs: number; readonly maxMs: number };
   readonly log: Logger;
@@ -81,6 +92,16 @@ export async function prepareStart(deps: StartupDeps, stop: AbortSignal): Promis
       "the table does not have the columns db-writer writes",
       () => sql.unsafe(tableShapeQuery(table)).execute(),
     );
+  }
+  if (deps.checkIdempotencyKey) {
+    // A missing index ends the start (SchemaError); an outage now is left to the pipeline, and should the
+    // index be missing then, the first redelivery stops the service (42P10, see sink/split.ts).
+    try {
+      await checkIdempotencyKey(sql, table);
+    } catch (err) {
+      if (err instanceof SchemaError || classify(err) !== "transient") throw err;
+      log.debug("idempotency index not checked: postgres unavailable", { error: describe(err) });
+    }
   }
   await once("redis", "redis did not answer PING", async () => {
     await whenReady(redis, 10_000);

@@ -1,6 +1,7 @@
 /**
- * `db-writer health`: checks Redis and PostgreSQL, asks a running instance
- * (on HTTP_PORT) for its state and stats, prints JSON, exits 0 when healthy.
+ * `db-writer health`: asks a running instance (on HTTP_PORT) for its
+ * readiness, the same report as its /readyz; checks Redis and PostgreSQL
+ * itself too, to say why one fails. Prints JSON, exits 0 when ready.
  */
 import type { Config } from "../config/load.ts";
 import { printError, printLine } from "../log.ts";
@@ -8,16 +9,41 @@ import { describe } from "../errors.ts";
 import { checkDependencies, type HealthReport } from "../ops/health.ts";
 import { openRedis } from "../source/redis.ts";
 import { openPostgres } from "../sink/client.ts";
+import { authorizationHeader, httpTls } from "../ops/http_config.ts";
 
-async function askRunningInstance(host: string, port: number): Promise<Pick<HealthReport, "running" | "stats">> {
+/**
+ * The running instance's own report (its /readyz), or undefined when none
+ * answers. With HTTPS it asks `localhost` and trusts the certificates of
+ * HTTP_TLS_CERT_FILE; it sends the configured credentials.
+ */
+async function askRunningInstance(config: Config): Promise<HealthReport | undefined> {
+  const wildcard = ["0.0.0.0", "::", ""].includes(config.httpHost);
+  const tls = httpTls(config);
+  const host = tls && (wildcard || config.httpHost === "127.0.0.1")
+    ? "localhost"
+    : wildcard
+    ? "127.0.0.1"
+    : config.httpHost;
+  using client = tls ? Deno.createHttpClient({ caCerts: pemBlocks(tls.cert) }) : undefined;
   try {
-    const res = await fetch(`http://${host.includes(":") ? `[${host}]` : host}:${port}/readyz`, {
+    const url = `${tls ? "https" : "http"}://${host.includes(":") ? `[${host}]` : host}:${config.httpPort}/readyz`;
+    const res = await fetch(url, {
       signal: AbortSignal.timeout(3000),
+      headers: authorizationHeader(config),
+      ...(client ? { client } : {}),
     });
     const body = await res.json() as Partial<HealthReport>;
-    return { running: body.running === true, stats: body.stats ?? null };
+    if (typeof body.redis !== "boolean" || typeof body.database !== "boolean") return undefined;
+    return {
+      running: body.running === true,
+      redis: body.redis,
+      database: body.database,
+      ready: body.ready ?? res.ok,
+      lag: typeof body.lag === "number" ? body.lag : null,
+      stats: body.stats ?? null,
+    };
   } catch {
-    return { running: false, stats: null };
+    return undefined;
   }
 }
 
@@ -40,12 +66,17 @@ export async function runHealth(config: Config): Promise<number> {
       checkDependencies(redis, sql, 3000, (err) => {
         databaseError = err;
       }),
-      config.httpPort === 0 ? Promise.resolve({ running: null, stats: null }) : askRunningInstance(
-        ["0.0.0.0", "::", ""].includes(config.httpHost) ? "127.0.0.1" : config.httpHost,
-        config.httpPort,
-      ),
+      config.httpPort === 0 ? Promise.resolve(null) : askRunningInstance(config),
     ]);
-    const report: HealthReport = { running: instance.running, ...deps, stats: instance.stats };
+    // A running instance's readiness is the one truth (the same as its /readyz and /metrics); without one
+    // (HTTP_PORT=0, or none answering) only this command's own pings can tell.
+    const report: HealthReport = instance ?? {
+      running: instance === null ? null : false,
+      ...deps,
+      ready: instance === null ? deps.redis && deps.database : false,
+      lag: null,
+      stats: null,
+    };
     printLine(JSON.stringify(report));
     if (!report.redis) {
       const where = `${config.redis.host}:${config.redis.port}`;
@@ -60,7 +91,7 @@ export async function runHealth(config: Config): Promise<number> {
       printError(`db-writer: redis at ${where}: ${reason(redisError)}${tlsNote}`);
     }
     if (!report.database) printError(`db-writer: postgres: ${reason(databaseError)}`);
-    return report.redis && report.database && report.running !== false ? 0 : 1;
+    return report.ready ? 0 : 1;
   }
 }
 
@@ -72,6 +103,11 @@ export async function runHealth(config: Config): Promise<number> {
 function droppedWithoutClientCert(err: unknown, certFile: string | undefined): boolean {
   const code = typeof err === "object" && err !== null ? (err as { code?: unknown }).code : undefined;
   return certFile === undefined && (code === "EPIPE" || code === "ECONNRESET");
+}
+
+/** Each PEM certificate of a file. */
+function pemBlocks(text: string): string[] {
+  return text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
 }
 
 function reason(err: unknown): string {

@@ -40,16 +40,25 @@ export function shown(variable: string, value: string | undefined): string {
   return JSON.stringify(value);
 }
 
-/** A loggable view of the config: URLs masked, passwords removed. */
+/** Config keys of the secret settings (e.g. HTTP_BEARER_TOKEN's), shown as `***` when set. */
+const SECRET_KEYS: ReadonlySet<string> = new Set(
+  SETTING_LIST.filter((s) => s.visibility === "secret").map((s) => s.key),
+);
+
+/** A loggable view of the config: URLs masked, passwords and every secret setting as `***`. */
 export function redactedConfig(
   config: { readonly redis: RedisSettings; readonly databaseUrl: string },
 ): Record<string, unknown> {
   const { password: _p, ...redis } = config.redis;
-  return {
+  const out: Record<string, unknown> = {
     ...config,
     redis: { ...redis, password: config.redis.password ? "***" : undefined },
     databaseUrl: maskUrl(config.databaseUrl),
   };
+  for (const key of Object.keys(out)) {
+    if (SECRET_KEYS.has(key) && out[key] !== undefined) out[key] = "***";
+  }
+  return out;
 }
 
 /**

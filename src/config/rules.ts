@@ -105,9 +105,19 @@ const clusterDatabase: Rule = ({ values: v }) => {
 /** DB_HOST, DB_NAME, DB_USER, DB_PASSWORD: all or none (unless DATABASE_URL is set, which wins). */
 const databaseParts: Rule = ({ env }) => missingDatabaseParts(env);
 
+/** Settings that only work as a pair. */
+const pairs: Rule = ({ env }) =>
+  [["HTTP_TLS_CERT_FILE", "HTTP_TLS_KEY_FILE"], ["HTTP_BASIC_AUTH_USER", "HTTP_BASIC_AUTH_PASSWORD"]].flatMap(
+    ([a, b]) =>
+      isSet(env, a!) === isSet(env, b!)
+        ? []
+        : [`${isSet(env, a!) ? b : a}: expected it set, since ${isSet(env, a!) ? a : b} is set (they go together)`],
+  );
+
 /** Every rule, in the order their problems are listed. */
 export const RULES: readonly Rule[] = [
   databaseParts,
+  pairs,
   retryBounds,
   poolRoom,
   redisTls,

@@ -4,11 +4,17 @@
 import { pingRedis, type RedisClient } from "../source/redis.ts";
 import { pingPostgres, type Sql } from "../sink/client.ts";
 
-/** `{running, redis, database, stats}` as in the contract. */
+/**
+ * `{running, redis, database, stats}` as in the contract, plus `ready` (what
+ * `/readyz` answers: running, both up, no stall) and `lag` (entries not yet
+ * delivered; null until measured).
+ */
 export interface HealthReport {
   running: boolean | null;
   redis: boolean;
   database: boolean;
+  ready?: boolean;
+  lag?: number | null;
   stats: Record<string, number> | null;
 }
 

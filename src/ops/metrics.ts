@@ -16,6 +16,8 @@ export interface MetricsState {
   readonly running: boolean;
   readonly redis: boolean;
   readonly database: boolean;
+  /** What /readyz answers (see ops/readiness.ts); running, redis and database alone when absent. */
+  readonly ready?: boolean;
   /** The latest consumer-lag snapshot, if one was taken. */
   readonly lag?: LagSnapshot;
   /** Outages started since start, per dependency. */
@@ -99,12 +101,14 @@ export function renderMetrics(stats: Stats, state: MetricsState): string {
 
   if (state.lag) {
     const lag = state.lag;
-    p.one(
-      "db_writer_consumer_lag",
-      "gauge",
-      "Entries not yet delivered to the consumer group, all input streams.",
-      lag.lag ?? NaN,
-    );
+    if (lag.lag !== null) {
+      p.one(
+        "db_writer_consumer_lag",
+        "gauge",
+        "Entries not yet delivered to the consumer group, all input streams (absent while unknown).",
+        lag.lag,
+      );
+    }
     p.one(
       "db_writer_pending_entries",
       "gauge",
@@ -131,11 +135,16 @@ export function renderMetrics(stats: Stats, state: MetricsState): string {
   p.one(
     "db_writer_ready",
     "gauge",
-    "1 while the loop runs and neither Redis nor PostgreSQL is in an outage.",
-    state.running && state.redis && state.database ? 1 : 0,
+    "1 when /readyz answers 200: the loop runs, makes progress, and Redis and PostgreSQL are up.",
+    (state.ready ?? (state.running && state.redis && state.database)) ? 1 : 0,
   );
-  p.one("db_writer_redis_up", "gauge", "1 unless Redis is in an outage.", state.redis ? 1 : 0);
-  p.one("db_writer_database_up", "gauge", "1 unless PostgreSQL is in an outage.", state.database ? 1 : 0);
+  p.one("db_writer_redis_up", "gauge", "1 while Redis answers and is not in an outage.", state.redis ? 1 : 0);
+  p.one(
+    "db_writer_database_up",
+    "gauge",
+    "1 while PostgreSQL answers and is not in an outage (a write past WRITE_TIMEOUT_SEC is one).",
+    state.database ? 1 : 0,
+  );
   const now = state.now ?? Date.now();
   p.one("db_writer_uptime_seconds", "gauge", "Seconds since start.", Math.round((now - stats.startedAt) / 1000));
   p.one("process_start_time_seconds", "gauge", "Start time of the process (Unix seconds).", stats.startedAt / 1000);

@@ -3,7 +3,8 @@
  * outage once when it starts and once when it ends, never once per retry.
  */
 import type { Logger } from "../log.ts";
-import { describe } from "../errors.ts";
+import { classify, describe } from "../errors.ts";
+import type { BackoffOptions } from "../retry.ts";
 
 /** Up/down state of one dependency, with outage logging. */
 export class Outage {
@@ -63,5 +64,23 @@ export class Outage {
     });
     this.#since = undefined;
     this.#failures = 0;
+  }
+
+  /**
+   * Options for retry() against this dependency: transient failures are
+   * retried until `signal` aborts, each one tracked here and counted with
+   * `counted`; a success ends the outage.
+   */
+  retrying(backoff: BackoffOptions, signal: AbortSignal, counted: () => void = () => {}) {
+    return {
+      ...backoff,
+      signal,
+      shouldRetry: (err: unknown) => classify(err) === "transient",
+      onFailure: (err: unknown) => {
+        counted();
+        this.failed(err);
+      },
+      onSuccess: () => this.ok(),
+    };
   }
 }

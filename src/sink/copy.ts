@@ -3,13 +3,20 @@
  * it needs: a server error during the COPY reaches the caller, and an abort
  * cancels it.
  */
+import type { Writable } from "node:stream";
 import type { Sql } from "./client.ts";
+
+/** No statement starts once `signal` has aborted (the shutdown deadline): a transient AbortError instead. */
+export function notAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new DOMException("aborted before the statement started", "AbortError");
+}
 
 /**
  * Runs `statement` (a `COPY … FROM STDIN`) with `text` (COPY text format) as its data.
  * @throws the database's error if any row fails.
  */
 export async function copyIn(sql: Sql, statement: string, text: string, signal?: AbortSignal): Promise<void> {
+  notAborted(signal);
   const query = sql.unsafe(statement);
   // The driver hands out the COPY stream as the query's result, so an error
   // the server raises during the COPY (a duplicate key, say) reaches only
@@ -24,6 +31,18 @@ export async function copyIn(sql: Sql, statement: string, text: string, signal?:
     };
   });
   failed.catch(() => {});
+  // An error the server raises as the COPY starts (a full disk, a trigger)
+  // destroys the stream in the same tick it is handed out, before anyone
+  // listens: its "error" event would be uncaught. Listen from the start
+  // (the error itself arrives through `failed`).
+  {
+    const q = query as unknown as { resolve: (v: unknown) => void };
+    const resolve = q.resolve;
+    q.resolve = (v) => {
+      if (typeof (v as { on?: unknown } | null)?.on === "function") (v as Writable).on("error", () => {});
+      resolve(v);
+    };
+  }
   // The driver cancels only a query it deems active, and a query that has
   // handed out its stream is not: mark it so, or a COPY waiting on a lock
   // could never be cancelled.

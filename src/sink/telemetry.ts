@@ -12,7 +12,7 @@
 import { entryKey, type Reading, type Sink, type StreamEntry, type WriteOptions, type WriteOutcome } from "../ports.ts";
 import { classify, describe, sqlState } from "../errors.ts";
 import type { Sql } from "./client.ts";
-import { copyEscape, copyIn } from "./copy.ts";
+import { copyEscape, copyIn, notAborted } from "./copy.ts";
 import { type Explain, lostUniqueIndex, tally, writeOrSplit } from "./split.ts";
 import { quoteTable, tableLabel, type TableName } from "./table.ts";
 
@@ -83,6 +83,7 @@ export class TelemetrySink implements Sink {
   }
 
   async #insertRows(readings: readonly Reading[], signal: AbortSignal | undefined): Promise<number> {
+    notAborted(signal);
     const n = readings.length;
     const time = new Array<string>(n), device = new Array<string>(n), metric = new Array<string>(n);
     const value = new Array<number>(n), unit = new Array<string | null>(n);

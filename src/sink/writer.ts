@@ -12,7 +12,7 @@
  */
 import { entryKey, type Reading, type Sink, type WriteOptions, type WriteOutcome } from "../ports.ts";
 import { classify } from "../errors.ts";
-import { copyEscape, copyIn } from "./copy.ts";
+import { copyEscape, copyIn, notAborted } from "./copy.ts";
 import { lostUniqueIndex, tally, writeOrSplit } from "./split.ts";
 import type { Sql } from "./client.ts";
 import { quoteTable, tableLabel, type TableName } from "./table.ts";
@@ -69,6 +69,7 @@ export class PostgresSink implements Sink {
   }
 
   async #insert(statement: string, readings: readonly Reading[], signal: AbortSignal | undefined): Promise<number> {
+    notAborted(signal);
     const n = readings.length;
     const time = new Array<string>(n), device = new Array<string>(n), sensor = new Array<string>(n);
     const value = new Array<number>(n), meta = new Array<string | null>(n);

@@ -14,7 +14,9 @@ import { ClusterReader } from "./cluster_reader.ts";
 import type { StreamDiscovery } from "./discovery.ts";
 import { PendingReader, type XEntry } from "./pending.ts";
 import { removeIdleConsumers } from "./janitor.ts";
-import { ACK_ALL } from "./scripts.ts";
+import { KEEP_OWN } from "./scripts.ts";
+import { ackEntries } from "./ack.ts";
+import { BatchSizer } from "./sizer.ts";
 import { sleep } from "../async/delay.ts";
 import type { NewStreamWatch } from "./new_streams.ts";
 
@@ -25,6 +27,10 @@ export interface RedisSourceOptions {
   readonly group: string;
   readonly consumer: string;
   readonly batchSize: number;
+  /** Most bytes of one batch (BATCH_MAX_BYTES, resolved; none when absent); see {@link BatchSizer}. */
+  readonly batchMaxBytes?: number;
+  /** MAX_MESSAGE_BYTES: the size assumed of entries not seen yet. */
+  readonly maxMessageBytes?: number;
   readonly blockMs: number;
   readonly claimMinIdleMs: number;
   readonly consumerRemoveIdleMs: number;
@@ -41,6 +47,7 @@ export class RedisSource implements Source {
   #nextDiscovery = 0;
   #nextClaim = 0;
   readonly #pending: PendingReader;
+  readonly #sizer: BatchSizer;
   /** False once this consumer's own pending entries have all been re-read (until the next rescan). */
   #ownLeft = true;
   #blockingId: number | undefined;
@@ -60,7 +67,21 @@ export class RedisSource implements Source {
     private readonly opts: RedisSourceOptions,
   ) {
     this.#now = opts.now ?? Date.now;
-    this.#pending = new PendingReader(cmd, opts);
+    const sizer = new BatchSizer({
+      batchSize: opts.batchSize,
+      maxBytes: opts.batchMaxBytes ?? Infinity,
+      maxMessageBytes: opts.maxMessageBytes ?? 65_536,
+    });
+    this.#sizer = sizer;
+    this.#pending = new PendingReader(cmd, {
+      group: opts.group,
+      consumer: opts.consumer,
+      claimMinIdleMs: opts.claimMinIdleMs,
+      log: opts.log,
+      get batchSize() {
+        return sizer.count;
+      },
+    });
     if (isCluster(blocking)) {
       // New entries come over the read connections, as on one server, but
       // nothing blocks: nothing to unblock on shutdown, the abort signal ends the idle pause.
@@ -103,6 +124,12 @@ export class RedisSource implements Source {
   }
 
   async read(signal: AbortSignal): Promise<Delivery[]> {
+    const batch = await this.#read(signal);
+    this.#sizer.observe(batch);
+    return batch;
+  }
+
+  async #read(signal: AbortSignal): Promise<Delivery[]> {
     await this.#startWatch();
     const announced = this.#watch?.take() ?? [];
     if (announced.length > 0) await this.discovery.add(announced);
@@ -157,31 +184,32 @@ export class RedisSource implements Source {
   }
 
   async ack(entries: readonly StreamEntry[]): Promise<void> {
-    if (entries.length === 0) return;
+    await ackEntries(this.cmd, this.opts.group, entries);
+  }
+
+  /**
+   * Re-claims `entries` to this consumer (XCLAIM … JUSTID) every third of
+   * CLAIM_MIN_IDLE_MS until disposed, so that no other consumer takes over a
+   * batch that is slow to write; only a consumer that stopped loses its entries.
+   */
+  hold(entries: readonly StreamEntry[]): Disposable {
     const byStream = new Map<string, string[]>();
     for (const e of entries) {
       const ids = byStream.get(e.stream);
       if (ids) ids.push(e.id);
       else byStream.set(e.stream, [e.id]);
     }
-    if (isCluster(this.cmd)) {
-      // A pipeline may not span nodes: one XACK per stream, sent concurrently, each to its stream's node.
-      await Promise.all([...byStream].map(([stream, ids]) => this.cmd.xack(stream, this.opts.group, ...ids)));
-      return;
-    }
-    if (byStream.size === 1) {
-      for (const [stream, ids] of byStream) await this.cmd.xack(stream, this.opts.group, ...ids);
-      return;
-    }
-    // One script for the whole batch instead of one XACK per stream: over
-    // hundreds of streams a batch holds one or two entries per stream, and a
-    // command per stream cost as much as the rest of the batch.
-    const keys: string[] = [], args: string[] = [this.opts.group];
-    for (const [stream, ids] of byStream) {
-      keys.push(stream);
-      args.push(String(ids.length), ...ids);
-    }
-    await this.cmd.eval(ACK_ALL, keys.length, ...keys, ...args);
+    const keep = () => {
+      for (const [stream, ids] of byStream) {
+        this.cmd.eval(KEEP_OWN, 1, stream, this.opts.group, this.opts.consumer, ...ids).catch((err) =>
+          this.opts.log.debug("keeping in-flight entries fresh failed", { stream, error: String(err) })
+        );
+      }
+    };
+    const timer = setInterval(keep, Math.max(50, Math.floor(this.opts.claimMinIdleMs / 3)));
+    // Never what keeps the process alive: a batch that is never finished (an unexpected error) lets it exit.
+    Deno.unrefTimer(timer);
+    return { [Symbol.dispose]: () => clearInterval(timer) };
   }
 
   /** Interrupts a blocking read at once (used on shutdown). */
@@ -199,21 +227,22 @@ export class RedisSource implements Source {
     // COUNT applies per stream; keep the total within one batch. With more
     // streams than BATCH_SIZE, read a rotating window of BATCH_SIZE streams and
     // block only briefly on each, so every stream is visited soon.
+    const batchSize = this.#sizer.count;
     let streams = all;
     let blockMs = Math.min(this.opts.blockMs, this.#watch?.maxBlockMs ?? Infinity);
-    if (all.length > this.opts.batchSize) {
+    if (all.length > batchSize) {
       const from = this.#window % all.length;
-      const fresh = [...this.#fresh].slice(0, this.opts.batchSize);
+      const fresh = [...this.#fresh].slice(0, batchSize);
       const inFresh = new Set(fresh);
       const window = [...all.slice(from), ...all.slice(0, from)].filter((s) => !inFresh.has(s));
-      streams = [...fresh, ...window.slice(0, this.opts.batchSize - fresh.length)];
-      this.#window = from + this.opts.batchSize - fresh.length;
+      streams = [...fresh, ...window.slice(0, batchSize - fresh.length)];
+      this.#window = from + batchSize - fresh.length;
       blockMs = Math.min(blockMs, 100);
     }
     this.#fresh.clear();
-    const perStream = Math.max(1, Math.floor(this.opts.batchSize / streams.length));
+    const perStream = Math.max(1, Math.floor(batchSize / streams.length));
     if (this.#clusterReader) {
-      return await this.#clusterReader.read(streams, perStream, this.opts.batchSize, blockMs, signal);
+      return await this.#clusterReader.read(streams, perStream, batchSize, blockMs, signal);
     }
     const first = (await this.blocking.xreadgroup(
       "GROUP",
@@ -234,7 +263,7 @@ export class RedisSource implements Source {
       if (entries.length === perStream) full.push(stream);
     }
     // Busy streams may have more: fill the rest of the batch from them, without blocking.
-    const room = this.opts.batchSize - out.length;
+    const room = batchSize - out.length;
     if (full.length > 0 && room >= full.length) {
       const more = (await this.cmd.xreadgroup(
         "GROUP",

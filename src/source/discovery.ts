@@ -22,6 +22,7 @@ export class StreamDiscovery {
   #badKeys = new Set<string>();
   #streams: string[] = [];
   #added: string[] = [];
+  #scanned = false;
 
   constructor(
     private readonly redis: RedisClient,
@@ -43,6 +44,11 @@ export class StreamDiscovery {
     const added = this.#added;
     this.#added = [];
     return added;
+  }
+
+  /** True once a refresh has completed: before that, an empty list means "not looked yet", not "none". */
+  get scanned(): boolean {
+    return this.#scanned;
   }
 
   /** Forgets which streams have their group, so the next refresh re-creates missing ones. */
@@ -109,6 +115,7 @@ export class StreamDiscovery {
     for (const s of gone) this.#grouped.delete(s);
     this.#streams = usable;
     this.#summarize(usable.filter((s) => !before.has(s)));
+    this.#scanned = true;
     return usable;
   }
 

@@ -16,6 +16,7 @@ export type XEntry = [id: string, fields: string[] | null];
 export interface PendingOptions {
   readonly group: string;
   readonly consumer: string;
+  /** Most entries per call (read at each call: it follows the entries' sizes). */
   readonly batchSize: number;
   readonly claimMinIdleMs: number;
   readonly log: Logger;

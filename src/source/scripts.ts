@@ -36,3 +36,28 @@ for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
   end
 end
 return 0`;
+
+/**
+ * Keeps this consumer's in-flight entries fresh: of the ids ARGV[3..] on
+ * stream KEYS[1], those still pending for consumer ARGV[2] of group ARGV[1]
+ * are claimed again by it with XCLAIM … JUSTID, which resets their idle time
+ * (and leaves their delivery count alone). Entries acknowledged meanwhile, or
+ * already taken by another consumer, are left alone. Returns how many.
+ */
+export const KEEP_OWN = `
+local mine = {}
+for i = 3, #ARGV do
+  local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1, ARGV[2])
+  if #p > 0 then mine[#mine + 1] = ARGV[i] end
+end
+local i = 1
+while i <= #mine do
+  local j = math.min(i + 3999, #mine)
+  -- Not XCLAIM(..., unpack(ids), 'JUSTID'): in the middle of an argument list unpack() keeps one value.
+  local args = {'XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0}
+  for k = i, j do args[#args + 1] = mine[k] end
+  args[#args + 1] = 'JUSTID'
+  redis.call(unpack(args))
+  i = j + 1
+end
+return #mine`;

@@ -17,13 +17,18 @@ function closeQuietly(c: { close(): void }): void {
   }
 }
 
-/** Copies bytes one way until either side closes, then closes both. */
-async function pump(from: Deno.Conn, to: Deno.Conn): Promise<void> {
+/** Copies bytes one way until either side closes, then closes both; `gate` holds each chunk while frozen. */
+async function pump(
+  from: Deno.Conn,
+  to: Deno.Conn,
+  gate: () => Promise<void> = () => Promise.resolve(),
+): Promise<void> {
   const buf = new Uint8Array(64 * 1024);
   try {
     while (true) {
       const n = await from.read(buf);
       if (n === null) break;
+      await gate();
       let off = 0;
       while (off < n) off += await to.write(buf.subarray(off, n));
     }
@@ -48,6 +53,8 @@ export class TcpProxy implements AsyncDisposable {
   readonly #upstreams = new Set<Deno.TcpConn>();
   readonly #tasks = new Set<Promise<void>>();
   #connections = 0;
+  /** Set while frozen: resolves when thawed. */
+  #frozen: { promise: Promise<void>; resolve: () => void } | undefined;
 
   private constructor(readonly port: number, private readonly target: { hostname: string; port: number }) {}
 
@@ -84,6 +91,23 @@ export class TcpProxy implements AsyncDisposable {
     this.#conns.clear();
   }
 
+  /**
+   * Stops forwarding without closing anything, as a SIGSTOPped server behaves:
+   * connections stay open and are accepted, but nothing is answered until {@link thaw}.
+   */
+  freeze(): void {
+    if (this.#frozen) return;
+    let resolve = () => {};
+    const promise = new Promise<void>((r) => (resolve = r));
+    this.#frozen = { promise, resolve };
+  }
+
+  /** Forwards again everything held since {@link freeze}. */
+  thaw(): void {
+    this.#frozen?.resolve();
+    this.#frozen = undefined;
+  }
+
   /** Accepts connections again, on the same port. */
   async restore(): Promise<void> {
     if (this.#listener) return;
@@ -99,6 +123,7 @@ export class TcpProxy implements AsyncDisposable {
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
+    this.thaw();
     await this.cut();
     await Promise.allSettled([...this.#tasks]);
   }
@@ -134,7 +159,8 @@ export class TcpProxy implements AsyncDisposable {
       }
       this.#conns.add(upstream);
       this.#upstreams.add(upstream);
-      await Promise.all([pump(client, upstream), pump(upstream, client)]);
+      const gate = () => this.#frozen?.promise ?? Promise.resolve();
+      await Promise.all([pump(client, upstream, gate), pump(upstream, client, gate)]);
       this.#conns.delete(client);
       this.#conns.delete(upstream);
       this.#upstreams.delete(upstream);

@@ -145,7 +145,7 @@ Deno.test({
       log: { debug() {}, info() {}, warn() {}, error() {} },
     }).refresh();
     assert.deepEqual(
-      lag.streams.map((s) => [s.stream, s.lag, s.pending]),
+      lag!.streams.map((s) => [s.stream, s.lag, s.pending]),
       [...streams].map((s) => [s, 0, 0]),
       "every stream's lag, from all three masters",
     );

@@ -372,6 +372,7 @@ Deno.test("Dockerfile: compiles with the compile task in the pinned Deno image, 
   assert.doesNotMatch(dockerfile, /--allow-all|\s-A\s/);
   const run = lines.slice(lines.indexOf(froms[1]!));
   assert.ok(run.includes("USER nonroot"), "runs as non-root");
+  assert.ok(run.includes("ENV HTTP_HOST=0.0.0.0"), "the published port reaches the HTTP server (loopback by default)");
   const health = run.find((l) => l.startsWith("HEALTHCHECK "));
   assert.ok(health, "has a HEALTHCHECK");
   assert.match(health, /CMD \["\/usr\/local\/bin\/db-writer", "health"\]$/);

@@ -146,7 +146,14 @@ Deno.test("with exactly the start task's permissions: migrate, health, dlq and s
   await t.step("health", async () => {
     const out = await runCli(["health"], env);
     ok(out, "health");
-    assert.deepEqual(JSON.parse(out.stdout), { running: null, redis: true, database: true, stats: null });
+    assert.deepEqual(JSON.parse(out.stdout), {
+      running: null,
+      redis: true,
+      database: true,
+      ready: true,
+      lag: null,
+      stats: null,
+    });
   });
   await t.step("simulate, dlq list", async () => {
     ok(await runCli(["simulate", "--count", "3", "--prefix", world.prefix, "--seed", "1"], env), "simulate");

@@ -225,7 +225,9 @@ Deno.test("HTTP /healthz, /readyz, /metrics and the health command", async (t) =
     assert.equal(report.redis, true);
     assert.equal(report.database, true);
     assert.equal(report.stats.messages_written, 3);
-    assert.deepEqual(Object.keys(report).sort(), ["database", "redis", "running", "stats"]);
+    assert.equal(report.ready, true, "the instance's own readiness, as its /readyz says");
+    assert.ok(report.lag === null || typeof report.lag === "number");
+    assert.deepEqual(Object.keys(report).sort(), ["database", "lag", "ready", "redis", "running", "stats"]);
   });
 
   await t.step("db-writer health with Redis unreachable: redis false, exit 1", async () => {

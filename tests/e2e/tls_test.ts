@@ -99,8 +99,8 @@ Deno.test({
           const health = await cli(["health"], env);
           assert.equal(health.code, 0, `${health.stdout}\n${health.stderr}`);
           assert.deepEqual(
-            { ...healthReport(health.stdout), stats: null },
-            { running: true, redis: true, database: true, stats: null },
+            { ...healthReport(health.stdout), lag: null, stats: null },
+            { running: true, redis: true, database: true, ready: true, lag: null, stats: null },
           );
           const ready = await fetch(`http://127.0.0.1:${httpPort}/readyz`);
           assert.equal(ready.status, 200);
@@ -112,7 +112,14 @@ Deno.test({
           const { REDIS_TLS_CA_FILE: _ca, ...env } = good;
           const out = await cli(["health"], { ...env, DATABASE_URL: dbUrl({ sslmode: "verify-full" }) });
           assert.equal(out.code, 1, out.stderr);
-          assert.deepEqual(healthReport(out.stdout), { running: null, redis: false, database: false, stats: null });
+          assert.deepEqual(healthReport(out.stdout), {
+            running: null,
+            redis: false,
+            database: false,
+            ready: false,
+            lag: null,
+            stats: null,
+          });
           assert.match(
             out.stderr,
             /^db-writer: redis at 127\.0\.0\.1:\d+: .*not signed by a trusted CA: set REDIS_TLS_CA_FILE/m,
@@ -127,7 +134,14 @@ Deno.test({
             DATABASE_URL: dbUrl({ sslmode: "verify-ca", sslrootcert: pki.wrongCa }),
           });
           assert.equal(out.code, 1, out.stderr);
-          assert.deepEqual(healthReport(out.stdout), { running: null, redis: false, database: false, stats: null });
+          assert.deepEqual(healthReport(out.stdout), {
+            running: null,
+            redis: false,
+            database: false,
+            ready: false,
+            lag: null,
+            stats: null,
+          });
           assert.match(
             out.stderr,
             /redis at .*(SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE).*not signed by a trusted CA/,
@@ -209,6 +223,8 @@ Deno.test({
               running: null,
               redis: false,
               database: false,
+              ready: false,
+              lag: null,
               stats: null,
             });
             assert.match(wrongHost.stderr, /redis at 127\.0\.0\.2:\d+: ERR_TLS_CERT_ALTNAME_INVALID.*127\.0\.0\.2/);
@@ -244,7 +260,14 @@ Deno.test({
           pgPlain.searchParams.set("sslrootcert", pki.ca);
           const out = await cli(["health"], { HTTP_PORT: "0", REDIS_URL: redisPlain.href, DATABASE_URL: pgPlain.href });
           assert.equal(out.code, 1, out.stderr);
-          assert.deepEqual(healthReport(out.stdout), { running: null, redis: false, database: false, stats: null });
+          assert.deepEqual(healthReport(out.stdout), {
+            running: null,
+            redis: false,
+            database: false,
+            ready: false,
+            lag: null,
+            stats: null,
+          });
           assert.match(out.stderr, /^db-writer: redis at .*\(TLS is on: does that port serve TLS\?\)$/m);
           // A server with ssl=off closes the handshake; one with its own certificate fails the CA check.
           assert.match(out.stderr, /^db-writer: postgres: .*(during the TLS handshake|not signed by a trusted CA)/m);

@@ -91,6 +91,7 @@ function deps(source: FakeSource, sink: Sink, dead: FakeDeadLetters, extra: Part
     dbOutage: new Outage("postgres", quiet),
     maxDeliveries: 5,
     backoff: { initialMs: 1, maxMs: 2 },
+    writeTimeoutMs: 20_000,
     processingIntervalMs: 0,
     writers: 1,
     ...extra,

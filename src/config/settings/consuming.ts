@@ -48,6 +48,13 @@ export const CONSUMING = {
     "Most entries read and written in one batch, across all streams. With hundreds of streams or a backlog to " +
       "drain, 2000 is faster (docs/performance.md).",
   ),
+  batchMaxBytes: setting(
+    "BATCH_MAX_BYTES",
+    "consuming",
+    int(0, 0, 2_147_483_647),
+    "Most bytes of one batch; fewer than BATCH_SIZE entries are read when they are large. 0 derives it from the " +
+      "heap: an eighth of the heap limit per batch in hand (WRITE_CONCURRENCY + 1), at most 32 MiB.",
+  ),
   batchTimeoutMs: setting(
     "BATCH_TIMEOUT_SEC",
     "consuming",

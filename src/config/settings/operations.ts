@@ -1,7 +1,8 @@
 /** Rows of the settings table: Logging, HTTP and migrations. */
 import type { LogFormat } from "../../log.ts";
 import { setting } from "../setting.ts";
-import { bool, int, logLevel, oneOf, seconds, text } from "../fields.ts";
+import { bool, int, logLevel, oneOf, seconds, secret, text } from "../fields.ts";
+import { pemFile } from "../connection_fields.ts";
 
 /** Logging settings. */
 export const LOGGING = {
@@ -41,7 +42,49 @@ export const HTTP = {
     int(9464, 0, 65535),
     "Port of /healthz, /readyz and /metrics; 0 turns the server off.",
   ),
-  httpHost: setting("HTTP_HOST", "http", text("0.0.0.0"), "Address the HTTP server listens on."),
+  httpHost: setting(
+    "HTTP_HOST",
+    "http",
+    text("127.0.0.1"),
+    "Address the HTTP server listens on: loopback only by default; `0.0.0.0` (or `::`) for every interface, as " +
+      "the container image sets it so that the published port and a remote Prometheus reach it.",
+  ),
+  httpBearerToken: setting(
+    "HTTP_BEARER_TOKEN",
+    "http",
+    secret(),
+    "When set, /readyz and /metrics answer only requests with `Authorization: Bearer <token>` (or the basic " +
+      "credentials below); /healthz stays open. Never printed.",
+    { visibility: "secret" },
+  ),
+  httpBasicAuthUser: setting(
+    "HTTP_BASIC_AUTH_USER",
+    "http",
+    text(),
+    "With HTTP_BASIC_AUTH_PASSWORD: /readyz and /metrics also accept these HTTP basic credentials.",
+  ),
+  httpBasicAuthPassword: setting(
+    "HTTP_BASIC_AUTH_PASSWORD",
+    "http",
+    secret(),
+    "Password of HTTP_BASIC_AUTH_USER; never printed.",
+    { visibility: "secret" },
+  ),
+  httpTlsCertFile: setting(
+    "HTTP_TLS_CERT_FILE",
+    "http",
+    pemFile(),
+    "With HTTP_TLS_KEY_FILE: serve HTTPS with this PEM certificate (chain); `health` trusts the certificates in " +
+      "it and asks `localhost`.",
+    { example: "/etc/db-writer/http.crt" },
+  ),
+  httpTlsKeyFile: setting(
+    "HTTP_TLS_KEY_FILE",
+    "http",
+    pemFile(),
+    "PEM private key of HTTP_TLS_CERT_FILE.",
+    { example: "/etc/db-writer/http.key" },
+  ),
 } as const;
 
 /** Migrations settings. */

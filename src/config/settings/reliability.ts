@@ -36,6 +36,14 @@ export const RELIABILITY = {
     int(30_000, 10, 600_000),
     "Longest delay (ms) between retries; at least RETRY_INITIAL_MS.",
   ),
+  writeTimeoutMs: setting(
+    "WRITE_TIMEOUT_SEC",
+    "reliability",
+    seconds(20, 0.1, 3600),
+    "Longest one write of a batch to PostgreSQL may take (a lock held, a frozen server) before it is cancelled " +
+      "and retried as an outage (not ready, one outage line); the entries stay pending meanwhile. Raise it when " +
+      "large batches cross a slow link.",
+  ),
   shutdownTimeoutMs: setting(
     "SHUTDOWN_TIMEOUT_SEC",
     "reliability",
