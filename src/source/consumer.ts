@@ -134,7 +134,9 @@ export class RedisSource implements Source {
     const announced = this.#watch?.take() ?? [];
     if (announced.length > 0) await this.discovery.add(announced);
     const now = this.#now();
-    if (now >= this.#nextDiscovery || (await this.#watch?.changed())) {
+    // Asked on every read (not only between scans), so the first count is taken before the first scan.
+    const changed = (await this.#watch?.changed()) ?? false;
+    if (now >= this.#nextDiscovery || changed) {
       const t0 = this.#now();
       await this.discovery.refresh();
       this.#watch?.scanned(this.#now() - t0);

@@ -61,6 +61,7 @@ export class NewStreamWatch implements AsyncDisposable {
   #announced = new Set<string>();
   #subscriber: (RedisClient & AsyncDisposable) | undefined;
   #lastSize: number | undefined;
+  #changeSeen = false;
   #nextPoll = 0;
   #earliestScan = 0;
   #onNew: () => void = () => {};
@@ -146,17 +147,25 @@ export class NewStreamWatch implements AsyncDisposable {
     return keys;
   }
 
-  /** In `poll` mode: true when the number of keys changed since the last look and a scan may run now. */
+  /**
+   * In `poll` mode: true when the number of keys changed since an earlier
+   * look and a scan may run now. The count is taken at most once per poll
+   * interval whatever the scan limit says, so that a change made while
+   * scans were held back is remembered, not taken as the new baseline.
+   */
   async changed(): Promise<boolean> {
     if (this.mode !== "poll") return false;
     const now = this.now();
-    if (now < this.#nextPoll || now < this.#earliestScan) return false;
-    this.#nextPoll = now + POLL_MS;
-    let size = 0;
-    for (const server of await masterServers(this.redis)) size += await server.dbsize();
-    const before = this.#lastSize;
-    this.#lastSize = size;
-    return before !== undefined && size !== before;
+    if (now >= this.#nextPoll) {
+      this.#nextPoll = now + POLL_MS;
+      let size = 0;
+      for (const server of await masterServers(this.redis)) size += await server.dbsize();
+      if (this.#lastSize !== undefined && size !== this.#lastSize) this.#changeSeen = true;
+      this.#lastSize = size;
+    }
+    if (!this.#changeSeen || now < this.#earliestScan) return false;
+    this.#changeSeen = false;
+    return true;
   }
 
   /** Records a scan's duration: the next change-driven scan waits ten times as long (at least). */
