@@ -8,7 +8,7 @@ import type { World } from "../tests/helpers.ts";
 import { loadMigrations } from "../src/sink/migrations/files.ts";
 import { Migrator } from "../src/sink/migrations/runner.ts";
 import { logger } from "../src/log.ts";
-import { type Shape, shapeMessage } from "./bench_data.ts";
+import { shapeMessage } from "./bench_data.ts";
 import { backendsOf, CpuMeter, cpuSeconds, peakRssMb } from "./bench_proc.ts";
 import { startService } from "./bench_service.ts";
 
