@@ -141,13 +141,20 @@ export async function drain(
  */
 export async function steady(
   world: World,
-  opts: { streams: readonly string[]; pattern: string; rate: number; seconds: number; env: Record<string, string> },
+  opts: {
+    streams: readonly string[];
+    pattern: string;
+    rate: number;
+    seconds: number;
+    env: Record<string, string>;
+    tag: string;
+  },
   variant: Variant,
 ) {
-  const table = await migratedTable(world, "steady");
+  const table = await migratedTable(world, `steady_${opts.tag}`);
   const q = quoted(table);
   await world.sql.unsafe(`ALTER TABLE ${q} ADD COLUMN written_at timestamptz DEFAULT clock_timestamp()`);
-  const group = `${world.group}_steady`;
+  const group = `${world.group}_steady_${opts.tag}`;
   const pipe = world.redis.pipeline();
   for (const s of opts.streams) pipe.xgroup("CREATE", s, group, "$", "MKSTREAM");
   await pipe.exec();

@@ -4,6 +4,7 @@
  * for both input shapes, variants interleaved between two ceilings.
  *
  *   deno task bench                        # 500,000 messages per shape, 400 per-sensor streams + the shared stream
+ *   deno task bench --steady-only          # only the live-traffic latency
  *   deno task bench --quick                # 100,000 messages, 5 s of live traffic
  *   deno task bench --shapes sensor --semi 4,16,32 --rounds 2   # young-generation sizes, interleaved
  *   deno task bench --compare /tmp/base    # also the service of another checkout (git worktree add /tmp/base HEAD~1)
@@ -71,6 +72,7 @@ function parseArgs(args: string[]): Options {
     else if (flag === "--rounds") o.rounds = num();
     else if (flag === "--quick") (o.count = 100_000), (o.steadySec = 5);
     else if (flag === "--no-steady") o.steady = false;
+    else if (flag === "--steady-only") o.shapes = [];
     else if (flag === "--batch") o.extraEnv.BATCH_SIZE = String(num());
     else if (flag === "--writers") o.extraEnv.WRITE_CONCURRENCY = String(num());
     else if (flag === "--compare") o.compare = args[++i];
@@ -215,23 +217,27 @@ if (import.meta.main) {
     result[shape] = shapeResult;
   }
   if (o.steady) {
-    const prefix = `${world.prefix}l`;
-    const st = await steady(world, {
-      streams: shapeStreams("sensor", prefix, o.streams),
-      pattern: `${prefix}:*`,
-      rate: o.rate,
-      seconds: o.steadySec,
-      env: o.extraEnv,
-    }, { name: "defaults", env: {} });
-    printLine(
-      `\nlive traffic ${f0(st.rate)} msg/s (achieved ${
-        f0(st.achievedRate)
-      }) over ${o.streams} streams for ${st.seconds} s, ` +
-        `${f0(st.rows)} rows: XADD → committed row p50 ${f1(st.p50Ms)} ms, p99 ${f1(st.p99Ms)} ms, max ${
-          f1(st.maxMs)
-        } ms`,
-    );
-    result.steady = st;
+    const steadyVariants: Variant[] = [{ name: "defaults", env: {} }];
+    if (o.compare) steadyVariants.push({ name: `defaults @${o.compare}`, env: {}, root: o.compare });
+    const live: Record<string, unknown> = {};
+    for (const [i, v] of steadyVariants.entries()) {
+      const prefix = `${world.prefix}l${i}`;
+      const st = await steady(world, {
+        streams: shapeStreams("sensor", prefix, o.streams),
+        pattern: `${prefix}:*`,
+        rate: o.rate,
+        seconds: o.steadySec,
+        env: o.extraEnv,
+        tag: String(i),
+      }, v);
+      printLine(
+        `\nlive traffic, ${v.name}: ${f0(st.rate)} msg/s (achieved ${f0(st.achievedRate)}) over ${o.streams} streams ` +
+          `for ${st.seconds} s, ${f0(st.rows)} rows: XADD → committed row p50 ${f1(st.p50Ms)} ms, ` +
+          `p99 ${f1(st.p99Ms)} ms, max ${f1(st.maxMs)} ms`,
+      );
+      live[v.name] = st;
+    }
+    result.steady = live;
   }
   await Deno.mkdir(new URL("./results/", import.meta.url), { recursive: true }).catch(() => {});
   await Deno.writeTextFile(o.out, JSON.stringify(result, null, 2) + "\n");
