@@ -5,12 +5,9 @@
  * Against a Redis Cluster, new entries come through a {@link ClusterReader}
  * (one read per slot, no blocking) and acknowledgements go per stream.
  *
- * New entries: a blocking read over every stream while live; during a backlog
- * (the last read filled at least half a batch) a rotating window of a few
- * streams, many entries each, without BLOCK: Redis visits a handful of streams
- * per batch instead of hundreds, and the rows of one stream reach PostgreSQL
- * together (cheaper index inserts). A window read that returns less than half
- * a batch ends the backlog mode. Both stay within BATCH_SIZE.
+ * New entries: a blocking read over every stream while live; while the last
+ * read filled at least half a batch, a rotating {@link backlogWindow} without
+ * BLOCK, until a read returns less. Both stay within BATCH_SIZE.
  */
 import type { Delivery, Source, StreamEntry } from "../ports.ts";
 import type { Logger } from "../log.ts";
@@ -22,14 +19,11 @@ import type { StreamDiscovery } from "./discovery.ts";
 import { PendingReader, type XEntry } from "./pending.ts";
 import { removeIdleConsumers } from "./janitor.ts";
 import { ACK_ALL } from "./scripts.ts";
+import { backlogWindow } from "./window.ts";
 import { sleep } from "../async/delay.ts";
 
 type XReply = [stream: string, entries: XEntry[]][] | null;
 
-/** Streams of one backlog window, at most. */
-const WINDOW_STREAMS = 40;
-/** Entries per stream of a backlog window, at least (when BATCH_SIZE allows). */
-const WINDOW_COUNT = 50;
 const NEVER = new AbortController().signal;
 
 /** Settings of a {@link RedisSource}. */
@@ -187,13 +181,8 @@ export class RedisSource implements Source {
    * than one batch in total.
    */
   async #readWindow(all: readonly string[]): Promise<Delivery[]> {
-    const size = Math.min(all.length, WINDOW_STREAMS, Math.max(1, Math.floor(this.opts.batchSize / WINDOW_COUNT)));
-    const count = Math.floor(this.opts.batchSize / size);
-    const from = this.#backlogFrom % all.length;
-    const streams = from + size <= all.length
-      ? all.slice(from, from + size)
-      : [...all.slice(from), ...all.slice(0, from + size - all.length)];
-    this.#backlogFrom = from + size;
+    const { streams, count, next } = backlogWindow(all, this.#backlogFrom, this.opts.batchSize);
+    this.#backlogFrom = next;
     if (this.#clusterReader) return await this.#clusterReader.read(streams, count, this.opts.batchSize, 0, NEVER);
     const reply = (await this.blocking.xreadgroup(
       "GROUP",
