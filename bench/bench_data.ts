@@ -1,14 +1,16 @@
 /**
- * Bench data and measurement helpers: seed-shaped messages, their preload
- * into Redis, the COPY text of the rows the service would store, and
- * process counters read from /proc.
+ * Bench data: the two message shapes of the contract (per-sensor streams and
+ * the one shared `mqtt:ingestion`-like stream), their preload into Redis, and
+ * the COPY text of the rows the service stores for them.
  */
 import type { Redis } from "ioredis";
-import type { Sql } from "../src/sink/client.ts";
 import { parseInstant } from "../src/decode/instant.ts";
 
 /** Sensor types of the generated per-sensor streams. */
 const SENSORS = ["temperature", "humidity", "pressure", "co2"];
+
+/** The shapes of input the bench measures. */
+export type Shape = "sensor" | "shared";
 
 /** The per-sensor stream keys `${prefix}:dev-NNN:${sensor}`. */
 export function streamKeys(prefix: string, count: number): string[] {
@@ -18,65 +20,65 @@ export function streamKeys(prefix: string, count: number): string[] {
   );
 }
 
-/** One message as XADDed: its stream and the seed's fields. */
-export interface BenchMessage {
-  readonly stream: string;
-  readonly value: string;
-  readonly timestamp: string;
-  readonly metadata: string;
+/** The streams of one shape under `prefix`: 400 per-sensor streams, say, or the one shared stream. */
+export function shapeStreams(shape: Shape, prefix: string, perSensorStreams: number): string[] {
+  return shape === "sensor" ? streamKeys(prefix, perSensorStreams) : [`${prefix}:ingestion`];
 }
 
-/** The i-th message of a run: Python's naive `isoformat()` timestamps with microseconds, as upstream writes them. */
+/** One message as XADDed: its stream, its fields, and the row it becomes (all but the entry id). */
+export interface BenchMessage {
+  readonly stream: string;
+  readonly fields: readonly string[];
+  /** COPY text of the row up to (excluding) the entry id: time, device, sensor, value, metadata, stream. */
+  readonly rowPrefix: string;
+}
+
+/** Python's naive `isoformat()` with microseconds, as upstream writes timestamps. */
+function naiveIso(atMs: number, i: number): string {
+  return `${new Date(atMs).toISOString().slice(0, 23)}${String(i % 1000).padStart(3, "0")}`;
+}
+
+/** The i-th per-sensor message: the seed's fields (`value`, `timestamp`, `metadata`). */
 export function message(streams: readonly string[], i: number, atMs: number): BenchMessage {
-  const iso = new Date(atMs).toISOString();
-  const micros = String(i % 1000).padStart(3, "0");
+  const stream = streams[i % streams.length]!;
+  const value = (20 + (i % 1000) / 100).toFixed(2);
+  const timestamp = naiveIso(atMs, i);
+  const metadata = `{"fw":"1.4.${i % 7}","rssi":${-40 - (i % 50)},"seq":${i}}`;
+  const parts = stream.split(":");
   return {
-    stream: streams[i % streams.length]!,
-    value: (20 + (i % 1000) / 100).toFixed(2),
-    timestamp: `${iso.slice(0, 23)}${micros}`,
-    metadata: `{"fw":"1.4.${i % 7}","rssi":${-40 - (i % 50)},"seq":${i}}`,
+    stream,
+    fields: ["value", value, "timestamp", timestamp, "metadata", metadata],
+    rowPrefix: `${parseInstant(timestamp)}\t${parts[1]}\t${parts.slice(2).join(":")}\t${value}\t${metadata}\t${stream}`,
   };
 }
 
-/** A row as COPY text, exactly what the service stores for `m` with entry id `id`. */
-export function copyLine(m: BenchMessage, id: string): string {
-  const parts = m.stream.split(":");
-  const time = parseInstant(m.timestamp)!;
-  return `${time}\t${parts[1]}\t${parts.slice(2).join(":")}\t${m.value}\t${m.metadata}\t${m.stream}\t${id}\n`;
+/** The i-th shared-stream message, as the upstream ingestion service writes it (no metadata). */
+export function sharedMessage(stream: string, i: number, atMs: number): BenchMessage {
+  const device = `dev-${String(i % 100).padStart(3, "0")}`;
+  const metric = SENSORS[Math.floor(i / 100) % SENSORS.length]!;
+  const value = String(20 + (i % 1000) / 100); // Python's str(float): "21.5", "20.0" is written "20" here
+  const timestamp = naiveIso(atMs, i);
+  return {
+    stream,
+    fields: ["device_id", device, "metric", metric, "value", value, "timestamp", timestamp],
+    rowPrefix: `${parseInstant(timestamp)}\t${device}\t${metric}\t${value}\t\\N\t${stream}`,
+  };
 }
 
-/** Units the telemetry layout gives the bench's sensors (its built-in table). */
-const UNITS: Readonly<Record<string, string>> = { temperature: "°C", humidity: "%", pressure: "hPa", co2: "ppm" };
-
-/** A row of the telemetry layout as COPY text: time, device_id, metric, value, unit. */
-export function telemetryLine(m: BenchMessage): string {
-  const parts = m.stream.split(":");
-  const metric = parts.slice(2).join(":");
-  return `${parseInstant(m.timestamp)!}\t${parts[1]}\t${metric}\t${m.value}\t${UNITS[metric] ?? "\\N"}\n`;
-}
-
-/** The telemetry table references `devices(id)`: create it, as the dashboard has it, with every device of `streams`. */
-export async function registerDevices(
-  world: { sql: Sql; schema: string },
-  streams: readonly string[],
-): Promise<void> {
-  const ids = [...new Set(streams.map((s) => s.split(":")[1]!))];
-  await world.sql.unsafe(`CREATE TABLE "${world.schema}".devices (id TEXT PRIMARY KEY, name TEXT NOT NULL)`);
-  await world.sql.unsafe(
-    `INSERT INTO "${world.schema}".devices SELECT i, i FROM unnest($1::text[]) AS i`,
-    [ids],
-  );
+/** The i-th message of a shape. */
+export function shapeMessage(shape: Shape, streams: readonly string[], i: number, atMs: number): BenchMessage {
+  return shape === "sensor" ? message(streams, i, atMs) : sharedMessage(streams[0]!, i, atMs);
 }
 
 /**
- * XADDs `count` messages spread over `streams`, pipelined; returns the COPY
- * text of the rows they become (`line`; with their real entry ids), in chunks.
+ * XADDs `count` messages of `shape` spread over `streams`, pipelined; returns
+ * the COPY text of the rows they become (with their real entry ids), in chunks.
  */
 export async function preload(
   redis: Redis,
+  shape: Shape,
   streams: readonly string[],
   count: number,
-  line: (m: BenchMessage, id: string) => string = copyLine,
 ): Promise<string[]> {
   const chunks: string[] = [];
   const base = Date.UTC(2026, 10, 28, 10);
@@ -85,44 +87,32 @@ export async function preload(
     const pipe = redis.pipeline();
     const batch: BenchMessage[] = [];
     for (let i = from; i < Math.min(from + step, count); i++) {
-      const m = message(streams, i, base + i * 10);
+      const m = shapeMessage(shape, streams, i, base + i * 10);
       batch.push(m);
-      pipe.xadd(m.stream, "*", "value", m.value, "timestamp", m.timestamp, "metadata", m.metadata);
+      pipe.xadd(m.stream, "*", ...m.fields);
     }
     const replies = (await pipe.exec()) ?? [];
     let text = "";
     for (let j = 0; j < batch.length; j++) {
       const [err, id] = replies[j]!;
       if (err) throw err;
-      text += line(batch[j]!, String(id));
+      text += `${batch[j]!.rowPrefix}\t${id}\n`;
     }
     chunks.push(text);
   }
   return chunks;
 }
 
-/** Peak resident memory (VmHWM) of a process in MB, or NaN off Linux. */
-export async function peakRssMb(pid: number): Promise<number> {
-  try {
-    const status = await Deno.readTextFile(`/proc/${pid}/status`);
-    return Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? NaN) / 1024;
-  } catch {
-    return NaN;
-  }
-}
-
-/** User + system CPU seconds a process has used so far, or NaN off Linux. */
-export async function cpuSeconds(pid: number): Promise<number> {
-  try {
-    const fields = (await Deno.readTextFile(`/proc/${pid}/stat`)).split(") ")[1]!.split(" ");
-    return (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime, clock ticks of 10 ms
-  } catch {
-    return NaN;
-  }
-}
-
 /** The value at quantile `q` (0..1) of `sorted`, ascending. */
 export function quantile(sorted: readonly number[], q: number): number {
   if (sorted.length === 0) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+}
+
+/** The median of `values` (NaN when empty). */
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  if (sorted.length === 0) return NaN;
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }

@@ -4,6 +4,10 @@
  * the consumer group tidy. Never holds more than BATCH_SIZE entries per read.
  * Against a Redis Cluster, new entries come through a {@link ClusterReader}
  * (one read per slot, no blocking) and acknowledgements go per stream.
+ *
+ * New entries: a blocking read over every stream while live; while the last
+ * read filled at least half a batch, a rotating {@link backlogWindow} without
+ * BLOCK, until a read returns less. Both stay within BATCH_SIZE.
  */
 import type { Delivery, Source, StreamEntry } from "../ports.ts";
 import type { Logger } from "../log.ts";
@@ -14,13 +18,17 @@ import { ClusterReader } from "./cluster_reader.ts";
 import type { StreamDiscovery } from "./discovery.ts";
 import { PendingReader, type XEntry } from "./pending.ts";
 import { removeIdleConsumers } from "./janitor.ts";
-import { KEEP_OWN } from "./scripts.ts";
+import { keepOwn } from "./keep_own.ts";
+import { readGroupNew } from "./read_new.ts";
 import { ackEntries } from "./ack.ts";
 import { BatchSizer } from "./sizer.ts";
+import { backlogWindow } from "./window.ts";
 import { sleep } from "../async/delay.ts";
 import type { NewStreamWatch } from "./new_streams.ts";
 
 type XReply = [stream: string, entries: XEntry[]][] | null;
+
+const NEVER = new AbortController().signal;
 
 /** Settings of a {@link RedisSource}. */
 export interface RedisSourceOptions {
@@ -57,6 +65,10 @@ export class RedisSource implements Source {
   /** Streams just found: the next read includes them even when the window of streams is elsewhere. */
   #fresh = new Set<string>();
   #closed = false;
+  /** True while the last read of new entries filled at least half a batch: read in backlog windows. */
+  #backlog = false;
+  /** Where the next backlog window starts. */
+  #backlogFrom = 0;
   /** Set in cluster mode, where multi-key reads must stay within one slot. */
   readonly #clusterReader: ClusterReader | undefined;
 
@@ -195,23 +207,7 @@ export class RedisSource implements Source {
    * batch that is slow to write; only a consumer that stopped loses its entries.
    */
   hold(entries: readonly StreamEntry[]): Disposable {
-    const byStream = new Map<string, string[]>();
-    for (const e of entries) {
-      const ids = byStream.get(e.stream);
-      if (ids) ids.push(e.id);
-      else byStream.set(e.stream, [e.id]);
-    }
-    const keep = () => {
-      for (const [stream, ids] of byStream) {
-        this.cmd.eval(KEEP_OWN, 1, stream, this.opts.group, this.opts.consumer, ...ids).catch((err) =>
-          this.opts.log.debug("keeping in-flight entries fresh failed", { stream, error: String(err) })
-        );
-      }
-    };
-    const timer = setInterval(keep, Math.max(50, Math.floor(this.opts.claimMinIdleMs / 3)));
-    // Never what keeps the process alive: a batch that is never finished (an unexpected error) lets it exit.
-    Deno.unrefTimer(timer);
-    return { [Symbol.dispose]: () => clearInterval(timer) };
+    return keepOwn(this.cmd, this.opts, entries);
   }
 
   /** Interrupts a blocking read at once (used on shutdown). */
@@ -226,6 +222,30 @@ export class RedisSource implements Source {
 
   async #readNew(all: readonly string[], signal: AbortSignal): Promise<Delivery[]> {
     if (signal.aborted) return [];
+    if (this.#backlog) {
+      const out = await this.#readWindow(all);
+      this.#backlog = out.length * 2 >= this.#sizer.count;
+      if (out.length > 0) return out;
+    }
+    const out = await this.#readAll(all, signal);
+    this.#backlog = out.length * 2 >= this.#sizer.count;
+    return out;
+  }
+
+  /**
+   * One read without BLOCK of a rotating window of streams: `COUNT` 50 (more
+   * when there are few streams) from each of up to 40 streams, never more
+   * than one batch in total.
+   */
+  async #readWindow(all: readonly string[]): Promise<Delivery[]> {
+    const { streams, count, next } = backlogWindow(all, this.#backlogFrom, this.#sizer.count);
+    this.#backlogFrom = next;
+    if (this.#clusterReader) return await this.#clusterReader.read(streams, count, this.#sizer.count, 0, NEVER);
+    return (await readGroupNew(this.blocking, this.opts, streams, count)).entries;
+  }
+
+  /** The blocking read over every stream (a rotating window of BATCH_SIZE streams when there are more). */
+  async #readAll(all: readonly string[], signal: AbortSignal): Promise<Delivery[]> {
     // COUNT applies per stream; keep the total within one batch. With more
     // streams than BATCH_SIZE, read a rotating window of BATCH_SIZE streams and
     // block only briefly on each, so every stream is visited soon.
@@ -246,40 +266,11 @@ export class RedisSource implements Source {
     if (this.#clusterReader) {
       return await this.#clusterReader.read(streams, perStream, batchSize, blockMs, signal);
     }
-    const first = (await this.blocking.xreadgroup(
-      "GROUP",
-      this.opts.group,
-      this.opts.consumer,
-      "COUNT",
-      perStream,
-      "BLOCK",
-      blockMs,
-      "STREAMS",
-      ...streams,
-      ...streams.map(() => ">"),
-    )) as XReply;
-    const out: Delivery[] = [];
-    const full: string[] = [];
-    for (const [stream, entries] of first ?? []) {
-      for (const [id, flat] of entries) out.push({ stream, id, fields: fieldsToObject(flat ?? []), deliveries: 1 });
-      if (entries.length === perStream) full.push(stream);
-    }
+    const { entries: out, full } = await readGroupNew(this.blocking, this.opts, streams, perStream, blockMs);
     // Busy streams may have more: fill the rest of the batch from them, without blocking.
     const room = batchSize - out.length;
     if (full.length > 0 && room >= full.length) {
-      const more = (await this.cmd.xreadgroup(
-        "GROUP",
-        this.opts.group,
-        this.opts.consumer,
-        "COUNT",
-        Math.floor(room / full.length),
-        "STREAMS",
-        ...full,
-        ...full.map(() => ">"),
-      )) as XReply;
-      for (const [stream, entries] of more ?? []) {
-        for (const [id, flat] of entries) out.push({ stream, id, fields: fieldsToObject(flat ?? []), deliveries: 1 });
-      }
+      out.push(...(await readGroupNew(this.cmd, this.opts, full, Math.floor(room / full.length))).entries);
     }
     return out;
   }

@@ -476,3 +476,55 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: unavailable
+    ? `Redis Cluster backlog window (skipped: ${unavailable})`
+    : "Redis Cluster source: a backlog is read in windows of 2 streams × 50 (BATCH_SIZE 100), over the masters, each entry once",
+  ignore: unavailable !== undefined,
+  fn: async () => {
+    await using cluster = await startLocalCluster();
+    const prefix = uniqueName("s");
+    const streams = Array.from({ length: 6 }, (_, i) => `${prefix}:d${i}:t`);
+    const written = new Set<string>();
+    for (const s of streams) {
+      const ids = await add(cluster.client, s, Array.from({ length: 120 }, (_, j) => goodFields(j)));
+      for (const id of ids) written.add(entryKey(s, id));
+    }
+    const settings = loadConfig({ REDIS_CLUSTER_NODES: cluster.seeds }).redis;
+    const cmd = connectRedis(settings, { name: "test-cmd" });
+    const blocking = connectRedis(settings, { name: "test-read" });
+    try {
+      const log = { debug() {}, info() {}, warn() {}, error() {} };
+      const discovery = new StreamDiscovery(cmd, { patterns: [`${prefix}:*`], group: "g", deadLetterStream: "x", log });
+      const src = new RedisSource(cmd, blocking, discovery, {
+        group: "g",
+        consumer: "c1",
+        batchSize: 100,
+        blockMs: 50,
+        claimMinIdleMs: 60_000,
+        consumerRemoveIdleMs: 3_600_000,
+        discoveryIntervalMs: 60_000,
+        log,
+      });
+      const seen: string[] = [];
+      const streamsPerRead: number[] = [];
+      const never = new AbortController().signal;
+      for (let i = 0; i < 100 && seen.length < written.size; i++) {
+        const batch = await src.read(never);
+        assert.ok(batch.length <= 100, `batch of ${batch.length}`);
+        streamsPerRead.push(new Set(batch.map((d) => d.stream)).size);
+        for (const d of batch) seen.push(entryKey(d.stream, d.id));
+        await src.ack(batch);
+      }
+      assert.equal(seen.length, written.size, "each entry delivered once");
+      assert.deepEqual(new Set(seen), written);
+      // First a read over every stream (16 each), then windows of 2 streams.
+      assert.equal(streamsPerRead[0], 6);
+      assert.deepEqual(streamsPerRead.slice(1, 5), [2, 2, 2, 2]);
+      assert.equal(await pendingTotal(cluster.client, streams, "g"), 0);
+    } finally {
+      await Promise.all([closeRedis(cmd), closeRedis(blocking)]);
+    }
+  },
+});

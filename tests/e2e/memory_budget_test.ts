@@ -35,7 +35,7 @@ Deno.test("memory budget: run with the start task's flags warns at start-up when
   const warning = await svc.waitForLog((r) =>
     r.message === "memory: the largest batches allowed may not fit in the heap"
   );
-  assert.match(String(warning.problem), /more than the heap limit of 2\d\d MB/, "the start task's heap bound applies");
+  assert.match(String(warning.problem), /more than the heap limit of 3\d\d MB/, "the start task's heap bound applies");
   svc.kill("SIGTERM");
   await svc.status;
 });

@@ -66,6 +66,35 @@ Deno.test("a read never returns more than BATCH_SIZE entries, however many strea
   assert.equal(seen.size, 90, "every entry of every stream is read");
 });
 
+Deno.test("a backlog is read in rotating windows of a few streams, back to all streams once it is drained", async () => {
+  await using world = await createWorld();
+  const streams = Array.from({ length: 20 }, (_, s) => `${world.prefix}:d${String(s).padStart(2, "0")}:t`);
+  for (const s of streams) await addEntries(world.redis, s, Array.from({ length: 120 }, (_, i) => value(i)));
+  await using src = await source(world, "c1", { batchSize: 100 });
+  const seen = new Set<string>();
+  const streamsPerRead: number[] = [];
+  for (let i = 0; i < 100 && seen.size < 2400; i++) {
+    const batch = await src.read(never);
+    assert.ok(batch.length <= 100, `batch of ${batch.length}`);
+    streamsPerRead.push(new Set(batch.map((d) => d.stream)).size);
+    for (const d of batch) {
+      assert.ok(!seen.has(`${d.stream} ${d.id}`), "no entry is read twice");
+      seen.add(`${d.stream} ${d.id}`);
+    }
+    await src.ack(batch);
+  }
+  assert.equal(seen.size, 2400, "every entry of every stream is read");
+  // The first read covers every stream (5 entries each); the backlog that
+  // follows comes 2 streams × 50 entries at a time.
+  assert.equal(streamsPerRead[0], 20);
+  assert.deepEqual(streamsPerRead.slice(1, 11), Array(10).fill(2));
+  // Drained: a new entry on any stream is found by the blocking read over all streams.
+  assert.deepEqual(await src.read(never), []);
+  const [id] = await addEntries(world.redis, streams[7]!, [value(1)]);
+  const next = await src.read(never);
+  assert.deepEqual(next.map((d) => [d.stream, d.id]), [[streams[7], id]]);
+});
+
 Deno.test("ack: one batch over many streams, with more ids in one stream than a script can unpack at once", async () => {
   await using world = await createWorld();
   const streams = Array.from({ length: 5 }, (_, s) => `${world.prefix}:d${s}:t`);
