@@ -23,7 +23,6 @@ import { metricRulesOf, readEntry } from "./decode/read_entry.ts";
 import type { Reading } from "./ports.ts";
 import { tableLabel } from "./sink/table.ts";
 import { prepareTable } from "./sink/migrations/prepare.ts";
-import { checkIdempotencyKey } from "./sink/schema_check.ts";
 import { Outage } from "./ops/outage.ts";
 import { Stats, StatsReporter } from "./ops/stats.ts";
 import { LagMonitor } from "./ops/lag.ts";

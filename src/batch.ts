@@ -18,7 +18,7 @@ import {
 } from "./ports.ts";
 import { decode } from "./decode/decode.ts";
 import type { DecodeLimits } from "./decode/limits.ts";
-import { classify, describe, SchemaError } from "./errors.ts";
+import { describe, SchemaError } from "./errors.ts";
 import { type BackoffOptions, retry, RetryAbortedError } from "./retry.ts";
 import type { Logger } from "./log.ts";
 import { attempt } from "./async/attempt.ts";

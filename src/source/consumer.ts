@@ -13,10 +13,9 @@ import type { Delivery, Source, StreamEntry } from "../ports.ts";
 import type { Logger } from "../log.ts";
 import { isCluster, type RedisClient } from "./redis.ts";
 import { redisErrorCode } from "../errors.ts";
-import { fieldsToObject } from "./fields.ts";
 import { ClusterReader } from "./cluster_reader.ts";
 import type { StreamDiscovery } from "./discovery.ts";
-import { PendingReader, type XEntry } from "./pending.ts";
+import { PendingReader } from "./pending.ts";
 import { removeIdleConsumers } from "./janitor.ts";
 import { keepOwn } from "./keep_own.ts";
 import { readGroupNew } from "./read_new.ts";
@@ -25,8 +24,6 @@ import { BatchSizer } from "./sizer.ts";
 import { backlogWindow } from "./window.ts";
 import { sleep } from "../async/delay.ts";
 import type { NewStreamWatch } from "./new_streams.ts";
-
-type XReply = [stream: string, entries: XEntry[]][] | null;
 
 const NEVER = new AbortController().signal;
 
