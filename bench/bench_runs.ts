@@ -1,12 +1,13 @@
 /**
  * The bench's measurements, each on a freshly migrated table of the service's
- * shape: the COPY ceiling, a backlog drain by the service, and live traffic
- * latency. CPU per row is split by process (service, Redis, PostgreSQL).
+ * shape (either layout): the COPY ceiling, a backlog drain by the service, and
+ * live traffic latency (readings layout). CPU per row is split by process
+ * (service, Redis, PostgreSQL).
  */
 import { Readable } from "node:stream";
 import type { World } from "../tests/_helpers/world.ts";
-import { loadMigrations } from "../src/sink/migrations/files.ts";
-import { Migrator } from "../src/sink/migrations/runner.ts";
+import { migratorFor } from "../src/sink/migrations/prepare.ts";
+import type { Layout } from "../src/sink/layout.ts";
 import { logger } from "../src/log.ts";
 import { shapeMessage } from "./bench_data.ts";
 import { backendsOf, CpuMeter, cpuSeconds, peakRssMb } from "./bench_proc.ts";
@@ -28,15 +29,18 @@ export interface Variant {
   readonly root?: string;
 }
 
-export async function migratedTable(world: World, name: string): Promise<string> {
-  await new Migrator(world.sql, {
-    table: { schema: world.schema, name },
-    enableTimescale: false,
-    migrations: await loadMigrations(),
-    log: logger("bench"),
-  }).up();
+/** A freshly migrated table of `layout` (a telemetry table references `devices` when the schema has one). */
+export async function migratedTable(world: World, name: string, layout: Layout = "readings"): Promise<string> {
+  const table = { schema: world.schema, name };
+  await (await migratorFor(world.sql, { tableLayout: layout, table, enableTimescale: false }, logger("bench"))).up();
   return `${world.schema}.${name}`;
 }
+
+/** The COPY the ceiling runs: every column the service writes in that layout. */
+const COPY_COLUMNS: Readonly<Record<Layout, string>> = {
+  readings: `("timestamp", device_id, sensor_type, value, metadata, source_stream, source_id)`,
+  telemetry: `("time", device_id, metric, value, unit)`,
+};
 
 export const quoted = (table: string) => table.split(".").map((p) => `"${p}"`).join(".");
 
@@ -51,11 +55,15 @@ function serviceEnv(world: World, env: Record<string, string>): Record<string, s
 }
 
 /** The ceiling: one COPY FROM STDIN of every row into a freshly migrated table, on one connection. */
-export async function ceiling(world: World, chunks: readonly string[], rows: number, name: string) {
-  const table = await migratedTable(world, name);
-  const copy =
-    `COPY ${quoted(table)} ("timestamp", device_id, sensor_type, value, metadata, source_stream, source_id) ` +
-    `FROM STDIN`;
+export async function ceiling(
+  world: World,
+  chunks: readonly string[],
+  rows: number,
+  name: string,
+  layout: Layout = "readings",
+) {
+  const table = await migratedTable(world, name, layout);
+  const copy = `COPY ${quoted(table)} ${COPY_COLUMNS[layout]} FROM STDIN`;
   const conn = await world.sql.reserve();
   try {
     const [b] = await conn.unsafe(`SELECT pg_backend_pid() AS pid`);
@@ -77,13 +85,18 @@ export async function ceiling(world: World, chunks: readonly string[], rows: num
   }
 }
 
-/** End to end: one service instance in a fresh group drains the backlog of `pattern` into a fresh table. */
+/**
+ * End to end: one service instance in a fresh group drains the backlog of
+ * `pattern` into a fresh table (telemetry: `variant.env` sets the layout,
+ * and `lastTime` is the time of the backlog's last row).
+ */
 export async function drain(
   world: World,
-  opts: { pattern: string; count: number; redisPid?: number; tag: string },
+  opts: { pattern: string; count: number; redisPid?: number; tag: string; layout?: Layout; lastTime?: string },
   variant: Variant,
 ) {
-  const table = await migratedTable(world, `drain_${opts.tag}`);
+  const layout = opts.layout ?? "readings";
+  const table = await migratedTable(world, `drain_${opts.tag}`, layout);
   const group = `${world.group}_${opts.tag}`;
   const env = serviceEnv(world, {
     STREAM_PATTERN: opts.pattern,
@@ -102,19 +115,33 @@ export async function drain(
   if (opts.redisPid) await redis.start([opts.redisPid]);
   await pg.start(await backendsOf(world.sql, pid));
   const q = quoted(table);
+  // Cheap polls (an index's last entry) until the end is near, then count(*).
+  const near = layout === "readings"
+    ? () => world.sql.unsafe(`SELECT coalesce(max(id), 0)::bigint >= $1 AS ok FROM ${q}`, [opts.count])
+    : () =>
+      world.sql.unsafe(`SELECT coalesce(max("time") >= $1::timestamptz, false) AS ok FROM ${q}`, [
+        opts.lastTime ?? null,
+      ]);
+  const giveUp = async (why: string): Promise<never> => {
+    await service.stop().catch(() => {});
+    throw new Error(`${opts.tag}: ${why}`);
+  };
   let polls = 0;
   let backends: number[] = [];
   while (true) {
-    const [m] = await world.sql.unsafe(`SELECT coalesce(max(id), 0)::bigint AS n FROM ${q}`);
-    if (Number(m?.n) >= opts.count) {
+    const [m] = await near();
+    if (m?.ok) {
       const [c] = await world.sql.unsafe(`SELECT count(*)::int AS n FROM ${q}`);
       if (Number(c?.n) >= opts.count) break;
     }
     if (polls++ % 4 === 0) {
       backends = await backendsOf(world.sql, pid);
       await pg.sample(backends);
+      // A dead-lettered message (out of range, device not registered) would never become a row.
+      const [dead] = await world.redis.xrange(world.deadLetterStream, "-", "+", "COUNT", 1);
+      if (dead) await giveUp(`a message was dead-lettered: ${dead[1].join(" ")}`);
     }
-    if (performance.now() - started > 1_800_000) throw new Error(`${opts.tag}: not drained within 30 minutes`);
+    if (performance.now() - started > 1_800_000) await giveUp("not drained within 30 minutes");
     await new Promise((r) => setTimeout(r, 50));
   }
   const seconds = (performance.now() - started) / 1000;

@@ -5,6 +5,7 @@
  *
  *   deno task bench                        # 500,000 messages per shape, 400 per-sensor streams + the shared stream
  *   deno task bench --steady-only          # only the live-traffic latency
+ *   deno task bench --layout telemetry     # also the telemetry layout (natural key), against its own COPY ceiling
  *   deno task bench --quick                # 100,000 messages, 5 s of live traffic
  *   deno task bench --shapes sensor --semi 4,16,32 --rounds 2   # young-generation sizes, interleaved
  *   deno task bench --compare /tmp/base    # also the service of another checkout (git worktree add /tmp/base HEAD~1)
@@ -15,9 +16,11 @@
  */
 import { createWorld } from "../tests/_helpers/world.ts";
 import { printLine } from "../src/log.ts";
-import { median, preload, type Shape, shapeStreams } from "./bench_data.ts";
+import { preload, type Shape, shapeStreams } from "./bench_data.ts";
 import { redisPid } from "./bench_proc.ts";
-import { ceiling, type CpuPerRow, drain, steady, type Variant } from "./bench_runs.ts";
+import { ceiling, drain, steady, type Variant } from "./bench_runs.ts";
+import { type DrainResult, f0, f1, f2, printTable, report } from "./bench_report.ts";
+import { deviceIdsOf, lastTime, registerDevices, TELEMETRY_ENV, telemetryChunks } from "./bench_telemetry.ts";
 import { V8_FLAGS } from "../tools/gen_config.ts";
 
 interface Options {
@@ -31,6 +34,8 @@ interface Options {
   /** Variants measured on the per-sensor shape only (young-generation sizes). */
   sensorOnly: Variant[];
   steady: boolean;
+  /** Also drain each backlog into a `telemetry`-layout table (defaults only), against its own ceiling. */
+  telemetry: boolean;
   compare?: string;
   out: string;
   extraEnv: Record<string, string>;
@@ -47,6 +52,7 @@ function parseArgs(args: string[]): Options {
     variants: [],
     sensorOnly: [],
     steady: true,
+    telemetry: false,
     out: "bench/results/latest.json",
     extraEnv: {},
   };
@@ -77,7 +83,12 @@ function parseArgs(args: string[]): Options {
     else if (flag === "--writers") o.extraEnv.WRITE_CONCURRENCY = String(num());
     else if (flag === "--compare") o.compare = args[++i];
     else if (flag === "--out") o.out = args[++i] ?? o.out;
-    else if (flag === "--shapes") {
+    else if (flag === "--layout") {
+      if (value !== "readings" && value !== "telemetry") {
+        throw new Error(`--layout: got ${JSON.stringify(value)}, expected readings or telemetry`);
+      }
+      o.telemetry = args[++i] === "telemetry";
+    } else if (flag === "--shapes") {
       o.shapes = list(args[++i]) as Shape[];
       if (o.shapes.length === 0 || o.shapes.some((s) => s !== "sensor" && s !== "shared")) {
         throw new Error(`--shapes: got ${JSON.stringify(value)}, expected sensor, shared or sensor,shared`);
@@ -101,33 +112,6 @@ function parseArgs(args: string[]): Options {
   return o;
 }
 
-const f0 = (n: number) => Number.isFinite(n) ? Math.round(n).toLocaleString("en-US") : "–";
-const f1 = (n: number) => Number.isFinite(n) ? n.toFixed(1) : "–";
-const f2 = (n: number) => Number.isFinite(n) ? n.toFixed(2) : "–";
-
-function printTable(rows: string[][]): void {
-  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
-  for (const r of rows) printLine(r.map((cell, c) => cell.padEnd(widths[c]!)).join(" | ").trimEnd());
-}
-
-interface DrainResult {
-  rowsPerSec: number;
-  seconds: number;
-  peakRssMb: number;
-  cpu: CpuPerRow;
-}
-
-/** Medians over rounds of each measure. */
-function summarise(runs: DrainResult[]) {
-  const m = (f: (r: DrainResult) => number) => median(runs.map(f));
-  return {
-    rowsPerSec: m((r) => r.rowsPerSec),
-    peakRssMb: Math.max(...runs.map((r) => r.peakRssMb)),
-    cpu: { service: m((r) => r.cpu.service), redis: m((r) => r.cpu.redis), postgres: m((r) => r.cpu.postgres) },
-    runs,
-  };
-}
-
 if (import.meta.main) {
   const o = parseArgs(Deno.args);
   await using world = await createWorld();
@@ -145,7 +129,7 @@ if (import.meta.main) {
       loadavg: load,
       memory_mb: Deno.systemMemoryInfo().total / 1048576,
     },
-    options: { count: o.count, streams: o.streams, rounds: o.rounds, env: o.extraEnv },
+    options: { count: o.count, streams: o.streams, rounds: o.rounds, env: o.extraEnv, telemetry: o.telemetry },
   };
   for (const shape of o.shapes) {
     const prefix = `${world.prefix}${shape === "sensor" ? "p" : "i"}`;
@@ -153,9 +137,16 @@ if (import.meta.main) {
     const label = shape === "sensor" ? `${o.streams} per-sensor streams` : `one shared stream (mqtt:ingestion shape)`;
     let t = performance.now();
     let chunks = await preload(world.redis, shape, streams, o.count);
-    printLine(`\n${label}: preloaded in ${((performance.now() - t) / 1000).toFixed(1)} s`);
-    const variants = shape === "sensor" ? [...o.variants, ...o.sensorOnly] : o.variants;
     const ceilings: { rowsPerSec: number; postgresUsPerRow: number }[] = [];
+    printLine(`\n${label}: preloaded in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+    // The telemetry layout: the same backlog, its own rows, table and ceiling; the devices registered first.
+    let tChunks = o.telemetry ? telemetryChunks(chunks) : [];
+    const tLast = o.telemetry ? lastTime(chunks) : "";
+    if (o.telemetry) await registerDevices(world.sql, world.schema, deviceIdsOf(chunks));
+    const tVariant: Variant = { name: "defaults", env: { ...o.extraEnv, ...TELEMETRY_ENV } };
+    const tCeilings: typeof ceilings = [];
+    const tDrains: DrainResult[] = [];
+    const variants = shape === "sensor" ? [...o.variants, ...o.sensorOnly] : o.variants;
     const drains = new Map<string, DrainResult[]>(variants.map((v) => [v.name, []]));
     // Each round: ceiling, every variant, ceiling again; the faster ceiling
     // counts, so load from elsewhere never flatters a ratio.
@@ -168,11 +159,27 @@ if (import.meta.main) {
         drains.get(v.name)!.push(r);
         printLine(`  ${v.name}: drained in ${r.seconds.toFixed(1)} s`);
       }
-      if (round === o.rounds - 1) ceilings.push(await ceiling(world, chunks, o.count, `copy_${shape}_end`));
+      if (o.telemetry) {
+        tCeilings.push(await ceiling(world, tChunks, o.count, `tcopy_${shape}_${round}`, "telemetry"));
+        const tag = `${shape}_${round}_t`;
+        const r = await drain(world, {
+          pattern: `${prefix}:*`,
+          count: o.count,
+          redisPid: rpid,
+          tag,
+          layout: "telemetry",
+          lastTime: tLast,
+        }, tVariant);
+        tDrains.push(r);
+        printLine(`  telemetry layout, defaults: drained in ${r.seconds.toFixed(1)} s`);
+      }
+      if (round === o.rounds - 1) {
+        ceilings.push(await ceiling(world, chunks, o.count, `copy_${shape}_end`));
+        if (o.telemetry) tCeilings.push(await ceiling(world, tChunks, o.count, `tcopy_${shape}_end`, "telemetry"));
+      }
     }
     chunks = [];
-    const best = ceilings.reduce((a, b) => (b.rowsPerSec > a.rowsPerSec ? b : a));
-    const copyPg = median(ceilings.map((c) => c.postgresUsPerRow));
+    tChunks = [];
     const rows: string[][] = [[
       label,
       "rows/s",
@@ -184,34 +191,15 @@ if (import.meta.main) {
       "bound on 2 cores",
       "peak RSS",
     ]];
-    rows.push([
-      "COPY ceiling (one connection)",
-      f0(best.rowsPerSec),
-      "1.00",
-      "",
-      "",
-      f2(copyPg),
-      f2(copyPg),
-      "",
-      `runs: ${ceilings.map((c) => f0(c.rowsPerSec)).join(", ")}`,
-    ]);
-    const shapeResult: Record<string, unknown> = { copy_ceiling: { best: best.rowsPerSec, runs: ceilings } };
-    for (const v of variants) {
-      const s = summarise(drains.get(v.name)!);
-      const total = s.cpu.service + s.cpu.redis + s.cpu.postgres;
-      const bound = (2 * copyPg) / total;
-      rows.push([
-        `end to end, ${v.name}`,
-        f0(s.rowsPerSec),
-        f2(s.rowsPerSec / best.rowsPerSec),
-        f2(s.cpu.service),
-        f2(s.cpu.redis),
-        f2(s.cpu.postgres),
-        f2(total),
-        f2(bound),
-        `${f0(s.peakRssMb)} MB`,
-      ]);
-      shapeResult[v.name] = { ...s, ratio: s.rowsPerSec / best.rowsPerSec, totalUsPerRow: total, bound, v8: v.v8Flags };
+    const shapeResult = report(rows, "", ceilings, variants.map((v) => [v, drains.get(v.name)!]));
+    if (o.telemetry) {
+      const t = report(rows, "telemetry: ", tCeilings, [[tVariant, tDrains]]);
+      shapeResult.telemetry = t;
+      const ratio = (r: Record<string, unknown>) => (r.defaults as { ratio: number }).ratio;
+      printLine(
+        `  defaults, each against its own COPY ceiling: telemetry layout ${f2(ratio(t))} × COPY, ` +
+          `readings layout ${f2(ratio(shapeResult))} × COPY`,
+      );
     }
     printTable(rows);
     result[shape] = shapeResult;
@@ -231,7 +219,9 @@ if (import.meta.main) {
         tag: String(i),
       }, v);
       printLine(
-        `\nlive traffic, ${v.name}: ${f0(st.rate)} msg/s (achieved ${f0(st.achievedRate)}) over ${o.streams} streams ` +
+        `\nlive traffic (readings layout), ${v.name}: ${f0(st.rate)} msg/s (achieved ${
+          f0(st.achievedRate)
+        }) over ${o.streams} streams ` +
           `for ${st.seconds} s, ${f0(st.rows)} rows: XADD → committed row p50 ${f1(st.p50Ms)} ms, ` +
           `p99 ${f1(st.p99Ms)} ms, max ${f1(st.maxMs)} ms`,
       );
