@@ -44,58 +44,60 @@ Deno.test("http auth: the settings go in pairs; a wrong pair is a configuration 
   assert.throws(() => loadConfig({ HTTP_BASIC_AUTH_PASSWORD: "x" }), /HTTP_BASIC_AUTH_USER: expected it set/);
 });
 
-Deno.test("http auth: HTTPS with a token on the real service; health gets in, nobody else does", async (t) => {
-  const missing = await missingTools();
-  if (missing) {
-    t.step({ name: `skipped: ${missing}`, ignore: true, fn: () => {} });
-    return;
-  }
-  await using world = await createWorld();
-  const { dir, pki } = await pkiInServiceDir();
-  try {
-    // The chain in one file: health trusts the certificates it holds.
-    await Deno.writeTextFile(
-      `${dir}/certs/http-chain.pem`,
-      (await Deno.readTextFile(pki.serverCert)) + (await Deno.readTextFile(pki.ca)),
-    );
-    const port = freePort();
-    const token = "T0ken-never-printed-42";
-    const env = world.env({
-      HTTP_PORT: String(port),
-      HTTP_HOST: "127.0.0.1",
-      HTTP_BEARER_TOKEN: token,
-      HTTP_TLS_CERT_FILE: "certs/http-chain.pem",
-      HTTP_TLS_KEY_FILE: `certs/${pki.serverKey.split("/").pop()}`,
-    });
-    await using svc = spawnService(["run"], env, { cwd: dir });
-    await svc.waitForLog((r) => r.message === "consuming", 60_000);
-    using client = Deno.createHttpClient({ caCerts: [await Deno.readTextFile(pki.ca)] });
-    const status = async (path: string, headers: Record<string, string> = {}) => {
-      const res = await fetch(`https://localhost:${port}${path}`, { client, headers });
-      await res.body?.cancel();
-      return res.status;
-    };
-    assert.equal(await status("/healthz"), 200);
-    assert.equal(await status("/metrics"), 401);
-    assert.equal(await status("/readyz"), 401);
-    assert.equal(await status("/metrics", { authorization: `Bearer ${token}` }), 200);
-    await waitFor(async () => (await status("/readyz", { authorization: `Bearer ${token}` })) === 200, {
-      timeoutMs: 30_000,
-    });
-    const plain = await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.status, () => 0);
-    assert.notEqual(plain, 200, "no plain HTTP on the TLS port");
+const missingTlsTools = await missingTools();
+const HTTPS_TEST = "http auth: HTTPS with a token on the real service; health gets in, nobody else does";
 
-    const health = await runCli(["health"], env, { cwd: dir });
-    assert.equal(health.code, 0, health.stdout + health.stderr);
-    assert.equal(JSON.parse(health.stdout).ready, true);
-    const without = await runCli(["health"], { ...env, HTTP_BEARER_TOKEN: "wrong" }, { cwd: dir });
-    assert.equal(without.code, 1, "a wrong token is refused");
+Deno.test({
+  name: missingTlsTools ? `${HTTPS_TEST} (skipped: ${missingTlsTools})` : HTTPS_TEST,
+  ignore: missingTlsTools !== undefined,
+  async fn() {
+    await using world = await createWorld();
+    const { dir, pki } = await pkiInServiceDir();
+    try {
+      // The chain in one file: health trusts the certificates it holds.
+      await Deno.writeTextFile(
+        `${dir}/certs/http-chain.pem`,
+        (await Deno.readTextFile(pki.serverCert)) + (await Deno.readTextFile(pki.ca)),
+      );
+      const port = freePort();
+      const token = "T0ken-never-printed-42";
+      const env = world.env({
+        HTTP_PORT: String(port),
+        HTTP_HOST: "127.0.0.1",
+        HTTP_BEARER_TOKEN: token,
+        HTTP_TLS_CERT_FILE: "certs/http-chain.pem",
+        HTTP_TLS_KEY_FILE: `certs/${pki.serverKey.split("/").pop()}`,
+      });
+      await using svc = spawnService(["run"], env, { cwd: dir });
+      await svc.waitForLog((r) => r.message === "consuming", 60_000);
+      using client = Deno.createHttpClient({ caCerts: [await Deno.readTextFile(pki.ca)] });
+      const status = async (path: string, headers: Record<string, string> = {}) => {
+        const res = await fetch(`https://localhost:${port}${path}`, { client, headers });
+        await res.body?.cancel();
+        return res.status;
+      };
+      assert.equal(await status("/healthz"), 200);
+      assert.equal(await status("/metrics"), 401);
+      assert.equal(await status("/readyz"), 401);
+      assert.equal(await status("/metrics", { authorization: `Bearer ${token}` }), 200);
+      await waitFor(async () => (await status("/readyz", { authorization: `Bearer ${token}` })) === 200, {
+        timeoutMs: 30_000,
+      });
+      const plain = await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.status, () => 0);
+      assert.notEqual(plain, 200, "no plain HTTP on the TLS port");
 
-    svc.kill("SIGTERM");
-    await svc.status;
-    const everything = [...svc.lines, ...svc.errLines, health.stdout, health.stderr].join("\n");
-    assert.ok(!everything.includes(token), "the token is never printed");
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+      const health = await runCli(["health"], env, { cwd: dir });
+      assert.equal(health.code, 0, health.stdout + health.stderr);
+      assert.equal(JSON.parse(health.stdout).ready, true);
+      const without = await runCli(["health"], { ...env, HTTP_BEARER_TOKEN: "wrong" }, { cwd: dir });
+      assert.equal(without.code, 1, "a wrong token is refused");
+
+      svc.kill("SIGTERM");
+      await svc.status;
+      const everything = [...svc.lines, ...svc.errLines, health.stdout, health.stderr].join("\n");
+      assert.ok(!everything.includes(token), "the token is never printed");
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
 });
