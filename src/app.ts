@@ -69,10 +69,11 @@ function build(config: Config, log: Logger, stack: AsyncDisposableStack): App {
   // The last line of a run, once every connection is closed (deferred first, so disposed last).
   stack.defer(() => reporter.final());
   let started = false;
+  let redisRefused: Error | undefined;
   const onRedisError = (err: Error) => {
     // Refused credentials before the start are reported once, by the start-up check (exit 1);
     // once running they are an outage like any other.
-    if (!started && incurableAtStart(err)) return;
+    if (!started && incurableAtStart(err)) return void (redisRefused = err);
     if (classify(err) === "transient") redisOutage.failed(err);
     else logger("redis").error("redis connection error", { error: describe(err) });
   };
@@ -232,6 +233,7 @@ function build(config: Config, log: Logger, stack: AsyncDisposableStack): App {
       checkColumns: config.tableLayout === "readings",
       checkIdempotencyKey: config.tableLayout === "readings",
       dbOutage,
+      redisRefused: () => redisRefused,
       backoff: { initialMs: config.retryInitialMs, maxMs: config.retryMaxMs },
       log,
     }, stop);

@@ -51,6 +51,8 @@ export interface StartupDeps {
   /** Check that the readings table has its idempotency index (source_stream, source_id, "timestamp"). */
   readonly checkIdempotencyKey: boolean;
   readonly dbOutage: Outage;
+  /** The refusal (WRONGPASS, NOAUTH, NOPERM) a Redis connection met before the start, if any. */
+  readonly redisRefused?: () => unknown;
   readonly backoff: { readonly initialMs: number; readonly maxMs: number };
   readonly log: Logger;
 }
@@ -104,8 +106,14 @@ export async function prepareStart(deps: StartupDeps, stop: AbortSignal): Promis
     }
   }
   await once("redis", "redis did not answer PING", async () => {
-    await whenReady(redis, 10_000);
-    await redis.ping();
+    try {
+      await whenReady(redis, 10_000);
+      await redis.ping();
+    } catch (err) {
+      // The PING may fail for a reason of its own (retries used up while the client reconnects) after the
+      // connection itself was refused the credentials: that refusal is the answer.
+      throw deps.redisRefused?.() ?? err;
+    }
   });
 
   async function once(dependency: "postgres" | "redis", what: string, fn: () => Promise<unknown>): Promise<void> {

@@ -138,15 +138,17 @@ export function spawnService(args: string[], env: Record<string, string>, opts: 
 export async function runCli(
   args: string[],
   env: Record<string, string>,
-  opts: { cwd?: string } = {},
+  opts: { cwd?: string; timeoutMs?: number } = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const cwd = opts.cwd ?? Deno.makeTempDirSync({ prefix: "db-writer-test-" });
+  // A command that never ends fails its test (killed after `timeoutMs`) instead of holding up the whole run.
   const out = await new Deno.Command(Deno.execPath(), {
     args: [...DENO_ARGS, ...args],
     env: { PATH: Deno.env.get("PATH") ?? "", HOME: Deno.env.get("HOME") ?? "/tmp", NO_COLOR: "1", ...env },
     clearEnv: true,
     cwd,
     stdin: "null",
+    signal: AbortSignal.timeout(opts.timeoutMs ?? 180_000),
   }).output();
   const dec = new TextDecoder();
   return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
