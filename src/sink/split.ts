@@ -69,3 +69,38 @@ export function lostUniqueIndex(table: string, key: string): (err: unknown) => n
     throw new SchemaError(`table ${table} lost its unique index on (${key}): ${describe(err)}`, { cause: err });
   };
 }
+
+/** How one layout writes: its COPY of a whole batch, its idempotent INSERT, its unique key. */
+export interface LayoutWrite {
+  /** One COPY of every reading; throws the database's error if any row fails. */
+  readonly copy: (readings: readonly Reading[]) => Promise<void>;
+  /** An INSERT … ON CONFLICT DO NOTHING; resolves with the rows inserted. */
+  readonly insert: (readings: readonly Reading[]) => Promise<number>;
+  /** The table, for messages, and the unique key its ON CONFLICT names. */
+  readonly table: string;
+  readonly key: string;
+  readonly explain?: Explain;
+}
+
+/**
+ * The write both layouts share: a first delivery goes by one COPY (the fast
+ * path); a redelivered batch, or one whose COPY failed for its data (a row
+ * already stored, a value or device the table refuses), by the idempotent
+ * INSERT, split until each refused row is alone.
+ * @throws the driver's error on an outage; a SchemaError when the unique key is gone.
+ */
+export async function copyOrInsert(w: LayoutWrite, readings: readonly Reading[], redelivered: boolean): Promise<Tally> {
+  const outcome = tally();
+  if (readings.length === 0) return outcome;
+  if (!redelivered) {
+    try {
+      await w.copy(readings);
+      outcome.inserted = readings.length;
+      return outcome;
+    } catch (err) {
+      if (classify(err) === "transient") throw err;
+    }
+  }
+  await writeOrSplit(w.insert, readings, outcome, w.explain).catch(lostUniqueIndex(w.table, w.key));
+  return outcome;
+}

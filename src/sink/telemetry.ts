@@ -10,10 +10,10 @@
  * redeliveries skip COPY.
  */
 import { entryKey, type Reading, type Sink, type StreamEntry, type WriteOptions, type WriteOutcome } from "../ports.ts";
-import { classify, describe, sqlState } from "../errors.ts";
+import { describe, sqlState } from "../errors.ts";
 import type { Sql } from "./client.ts";
 import { copyEscape, copyIn, notAborted } from "./copy.ts";
-import { type Explain, lostUniqueIndex, tally, writeOrSplit } from "./split.ts";
+import { copyOrInsert, type Explain } from "./split.ts";
 import { quoteTable, tableLabel, type TableName } from "./table.ts";
 
 /** SQLSTATE of a foreign key violation: here, a device missing from `devices`. */
@@ -46,23 +46,18 @@ export class TelemetrySink implements Sink {
       `WHERE x."time" = u.ts AND x.device_id = u.d AND x.metric = u.m)`;
   }
 
-  async write(readings: readonly Reading[], signal?: AbortSignal, opts: WriteOptions = {}): Promise<WriteOutcome> {
-    const outcome = tally();
-    if (readings.length === 0) return outcome;
-    if (!opts.redelivered) {
-      try {
-        await copyIn(this.sql, this.#copy, copyText(readings), signal);
-        outcome.inserted = readings.length;
-        return outcome;
-      } catch (err) {
-        // A reading already stored, or a device not registered: the INSERT
-        // below skips the first and isolates the second.
-        if (classify(err) === "transient") throw err;
-      }
-    }
-    await writeOrSplit((rs) => this.#insertRows(rs, signal), readings, outcome, unknownDevice)
-      .catch(lostUniqueIndex(this.#label, '"time", device_id, metric'));
-    return outcome;
+  write(readings: readonly Reading[], signal?: AbortSignal, opts: WriteOptions = {}): Promise<WriteOutcome> {
+    return copyOrInsert(
+      {
+        copy: (rs) => copyIn(this.sql, this.#copy, copyText(rs), signal),
+        insert: (rs) => this.#insertRows(rs, signal),
+        table: this.#label,
+        key: '"time", device_id, metric',
+        explain: unknownDevice,
+      },
+      readings,
+      opts.redelivered ?? false,
+    );
   }
 
   async stored(entries: readonly StreamEntry[]): Promise<Set<string>> {

@@ -11,9 +11,8 @@
  * same table with the same indexes.
  */
 import { entryKey, type Reading, type Sink, type WriteOptions, type WriteOutcome } from "../ports.ts";
-import { classify } from "../errors.ts";
 import { copyEscape, copyIn, notAborted } from "./copy.ts";
-import { lostUniqueIndex, tally, writeOrSplit } from "./split.ts";
+import { copyOrInsert } from "./split.ts";
 import type { Sql } from "./client.ts";
 import { quoteTable, tableLabel, type TableName } from "./table.ts";
 import { insertSkippingLegacy, naiveFlags } from "./legacy.ts";
@@ -40,24 +39,18 @@ export class PostgresSink implements Sink {
     this.#statementSkippingLegacy = insertSkippingLegacy(t, insert, columns, conflict);
   }
 
-  async write(readings: readonly Reading[], signal?: AbortSignal, opts: WriteOptions = {}): Promise<WriteOutcome> {
+  write(readings: readonly Reading[], signal?: AbortSignal, opts: WriteOptions = {}): Promise<WriteOutcome> {
     const statement = opts.redelivered ? this.#statementSkippingLegacy : this.#statement;
-    const outcome = tally();
-    if (readings.length === 0) return outcome;
-    if (!opts.redelivered) {
-      try {
-        await copyIn(this.sql, this.#copy, copyText(readings), signal);
-        outcome.inserted = readings.length;
-        return outcome;
-      } catch (err) {
-        // A row already stored, or a value the table refuses: the INSERT below
-        // skips the first and isolates the second.
-        if (classify(err) === "transient") throw err;
-      }
-    }
-    await writeOrSplit((rs) => this.#insert(statement, rs, signal), readings, outcome)
-      .catch(lostUniqueIndex(tableLabel(this.table), 'source_stream, source_id, "timestamp"'));
-    return outcome;
+    return copyOrInsert(
+      {
+        copy: (rs) => copyIn(this.sql, this.#copy, copyText(rs), signal),
+        insert: (rs) => this.#insert(statement, rs, signal),
+        table: tableLabel(this.table),
+        key: 'source_stream, source_id, "timestamp"',
+      },
+      readings,
+      opts.redelivered ?? false,
+    );
   }
 
   async stored(entries: readonly { stream: string; id: string }[]): Promise<Set<string>> {
