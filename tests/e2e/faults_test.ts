@@ -386,17 +386,14 @@ Deno.test("d) three workers, one SIGKILLed with pending entries: the other two f
 
   // The backlog arrives once all three are consuming, so all three take part.
   const backlog = await fillBacklog(world.redis, world.prefix, { total: 20_000, streamCount: 6, chunk: 500 });
-  // A worker is frozen (SIGSTOP) before its pending entries are counted, so it
-  // cannot commit and acknowledge them between the look and the kill.
+  // All three are frozen (SIGSTOP) before their pending entries are counted, so none can commit and
+  // acknowledge between the look and the kill; the others go on once the victim is chosen.
   const victim = await waitFor(async () => {
+    for (const w of workers) w.kill("SIGSTOP");
     const pending = await pendingByConsumer(world.redis, backlog.streams, world.group);
     const candidate = names.findIndex((n) => (pending.get(n) ?? 0) > 0);
-    if (candidate < 0) return 0;
-    workers[candidate]!.kill("SIGSTOP");
-    const still = (await pendingByConsumer(world.redis, backlog.streams, world.group)).get(names[candidate]!) ?? 0;
-    if (still > 0) return candidate + 1;
-    workers[candidate]!.kill("SIGCONT");
-    return 0;
+    workers.forEach((w, i) => i !== candidate && w.kill("SIGCONT"));
+    return candidate + 1;
   }, { timeoutMs: SETTLE_MS, what: "a worker with pending entries" }) - 1;
   const victimName = names[victim]!;
   workers[victim]!.kill("SIGKILL");
