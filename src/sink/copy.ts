@@ -6,6 +6,23 @@
 import type { Writable } from "node:stream";
 import type { Sql } from "./client.ts";
 
+/**
+ * Runs a statement whose `signal` cancels it on the server; resolves with the
+ * rows it affected.
+ */
+export async function cancellable(
+  query: { cancel(): unknown; then: PromiseLike<{ count: number }>["then"] },
+  signal?: AbortSignal,
+): Promise<number> {
+  const cancel = () => void query.cancel();
+  signal?.addEventListener("abort", cancel, { once: true });
+  try {
+    return (await query).count;
+  } finally {
+    signal?.removeEventListener("abort", cancel);
+  }
+}
+
 /** No statement starts once `signal` has aborted (the shutdown deadline): a transient AbortError instead. */
 export function notAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw new DOMException("aborted before the statement started", "AbortError");

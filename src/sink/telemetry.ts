@@ -12,7 +12,7 @@
 import { entryKey, type Reading, type Sink, type StreamEntry, type WriteOptions, type WriteOutcome } from "../ports.ts";
 import { describe, sqlState } from "../errors.ts";
 import type { Sql } from "./client.ts";
-import { copyEscape, copyIn, notAborted } from "./copy.ts";
+import { cancellable, copyEscape, copyIn, notAborted } from "./copy.ts";
 import { copyOrInsert, type Explain } from "./split.ts";
 import { quoteTable, tableLabel, type TableName } from "./table.ts";
 
@@ -91,13 +91,7 @@ export class TelemetrySink implements Sink {
       unit[i] = r.unit ?? null;
     }
     const query = this.sql.unsafe(this.#insert, [time, device, metric, value, unit], { prepare: true });
-    const cancel = () => void query.cancel();
-    signal?.addEventListener("abort", cancel, { once: true });
-    try {
-      return (await query).count;
-    } finally {
-      signal?.removeEventListener("abort", cancel);
-    }
+    return await cancellable(query, signal);
   }
 }
 

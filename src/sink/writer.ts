@@ -11,7 +11,7 @@
  * same table with the same indexes.
  */
 import { entryKey, type Reading, type Sink, type WriteOptions, type WriteOutcome } from "../ports.ts";
-import { copyEscape, copyIn, notAborted } from "./copy.ts";
+import { cancellable, copyEscape, copyIn, notAborted } from "./copy.ts";
 import { copyOrInsert } from "./split.ts";
 import type { Sql } from "./client.ts";
 import { quoteTable, tableLabel, type TableName } from "./table.ts";
@@ -83,13 +83,7 @@ export class PostgresSink implements Sink {
       statement === this.#statementSkippingLegacy ? [...params, naiveFlags(readings)] : params,
       { prepare: true },
     );
-    const cancel = () => void query.cancel();
-    signal?.addEventListener("abort", cancel, { once: true });
-    try {
-      return (await query).count;
-    } finally {
-      signal?.removeEventListener("abort", cancel);
-    }
+    return await cancellable(query, signal);
   }
 }
 
