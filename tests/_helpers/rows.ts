@@ -52,7 +52,10 @@ export async function rowCounts(world: World): Promise<{ rows: number; distinct:
 }
 
 /** Creates `table` exactly as the previous (Python) service did, with no rows. */
-export async function createPreviousServiceTable(world: World, table = world.table): Promise<void> {
+export async function createPreviousServiceTable(
+  world: Pick<World, "sql" | "table">,
+  table = world.table,
+): Promise<void> {
   await world.sql.unsafe(`
     CREATE TABLE ${table} (
       id BIGSERIAL PRIMARY KEY,

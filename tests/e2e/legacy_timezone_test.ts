@@ -15,6 +15,7 @@ import { DATABASE_URL, REDIS_URL } from "../_helpers/services.ts";
 import { testRedis, testSql, uniqueName } from "../_helpers/world.ts";
 import { spawnService, stopService } from "../_helpers/process.ts";
 import { waitFor } from "../_helpers/wait.ts";
+import { createPreviousServiceTable } from "../_helpers/rows.ts";
 
 const ZONE = "Europe/Skopje"; // +01:00 in winter, +02:00 in summer
 
@@ -60,16 +61,7 @@ Deno.test("first-generation rows on a non-UTC database are matched under both re
     });
     const [show] = await old.unsafe(`SHOW TimeZone`);
     assert.equal(show?.TimeZone, ZONE, "the database's own time zone reaches its sessions");
-    await old.unsafe(`
-      CREATE TABLE ${table} (
-        id BIGSERIAL PRIMARY KEY,
-        timestamp TIMESTAMPTZ NOT NULL,
-        device_id VARCHAR(100) NOT NULL,
-        sensor_type VARCHAR(100) NOT NULL,
-        value DOUBLE PRECISION NOT NULL,
-        metadata JSONB,
-        created_at TIMESTAMPTZ DEFAULT NOW()
-      )`);
+    await createPreviousServiceTable({ sql: old, table });
 
     // 100 entries the old writer read and stored (naive times, as the upstream ingestion writes them),
     // one it read but died before storing, and one with an explicit offset it did not store either,
