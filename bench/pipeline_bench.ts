@@ -9,6 +9,7 @@
  *   deno task bench --quick                # 100,000 messages, 5 s of live traffic
  *   deno task bench --shapes sensor --semi 4,16,32 --rounds 2   # young-generation sizes, interleaved
  *   deno task bench --compare /tmp/base    # also the service of another checkout (git worktree add /tmp/base HEAD~1)
+ *   deno task bench --variant WRITE_CONCURRENCY=3   # also the defaults with one setting changed (repeatable)
  *   deno task bench --count 200000 --rate 5000 --steady-sec 20 --out bench/results/latest.json
  *
  * Settings not given here are the service's defaults (BATCH_SIZE, WRITE_CONCURRENCY, DB_POOL_SIZE and
@@ -37,6 +38,8 @@ interface Options {
   /** Also drain each backlog into a `telemetry`-layout table (defaults only), against its own ceiling. */
   telemetry: boolean;
   compare?: string;
+  /** Extra drains on both shapes, each the defaults plus one setting (`--variant WRITE_CONCURRENCY=3`). */
+  envVariants: Variant[];
   out: string;
   extraEnv: Record<string, string>;
 }
@@ -55,6 +58,7 @@ function parseArgs(args: string[]): Options {
     telemetry: false,
     out: "bench/results/latest.json",
     extraEnv: {},
+    envVariants: [],
   };
   for (const name of ["BATCH_SIZE", "WRITE_CONCURRENCY", "DB_POOL_SIZE", "BATCH_TIMEOUT_SEC"]) {
     const v = Deno.env.get(name);
@@ -82,7 +86,12 @@ function parseArgs(args: string[]): Options {
     else if (flag === "--batch") o.extraEnv.BATCH_SIZE = String(num());
     else if (flag === "--writers") o.extraEnv.WRITE_CONCURRENCY = String(num());
     else if (flag === "--compare") o.compare = args[++i];
-    else if (flag === "--out") o.out = args[++i] ?? o.out;
+    else if (flag === "--variant") {
+      const m = /^([A-Z][A-Z0-9_]*)=(.*)$/.exec(value ?? "");
+      if (!m) throw new Error(`--variant: got ${JSON.stringify(value)}, expected a setting like WRITE_CONCURRENCY=3`);
+      i++;
+      o.envVariants.push({ name: `${m[1]}=${m[2]}`, env: { ...o.extraEnv, [m[1]!]: m[2]! } });
+    } else if (flag === "--out") o.out = args[++i] ?? o.out;
     else if (flag === "--layout") {
       if (value !== "readings" && value !== "telemetry") {
         throw new Error(`--layout: got ${JSON.stringify(value)}, expected readings or telemetry`);
@@ -105,6 +114,8 @@ function parseArgs(args: string[]): Options {
     { name: "defaults", env: { ...o.extraEnv } },
     { name: "BATCH_SIZE=100", env: { ...o.extraEnv, BATCH_SIZE: "100" } },
   ];
+  // Variants come after the two rows the goals name; their env is applied after extraEnv (parsed in order).
+  o.variants.push(...o.envVariants);
   if (o.compare) {
     const root = o.compare;
     o.variants = o.variants.flatMap((v) => [v, { ...v, name: `${v.name} @${root}`, root }]);
