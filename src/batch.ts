@@ -16,7 +16,7 @@ import {
   type StreamEntry,
   type WriteOutcome,
 } from "./ports.ts";
-import { decode } from "./decode/decode.ts";
+import { decode, keyNamesCache } from "./decode/decode.ts";
 import type { DecodeLimits } from "./decode/limits.ts";
 import { describe, SchemaError } from "./errors.ts";
 import { type BackoffOptions, retry, RetryAbortedError } from "./retry.ts";
@@ -63,6 +63,8 @@ class LeftPending {
 /** Processes batches; remembers the last failure of entries kept pending, for the poison reason. */
 export class BatchProcessor {
   readonly #lastError = new LastErrors();
+  /** What each stream key gives its readings, worked out once per key. */
+  readonly #keys = keyNamesCache();
   /** A dead-letter failure, logged once (until it changes or dead letters work again). */
   readonly #deadLetterFailure: FailureLatch;
 
@@ -103,7 +105,7 @@ export class BatchProcessor {
         sorted.overLimit.push(d);
         continue;
       }
-      let decoded = decode(d, this.deps.limits);
+      let decoded = decode(d, this.deps.limits, this.#keys);
       if (decoded.ok && this.deps.check) decoded = this.deps.check(decoded.reading);
       if (decoded.ok) {
         sorted.readings.push(decoded.reading);

@@ -29,6 +29,12 @@ export interface Reading {
   readonly sensorType: string;
   readonly value: number;
   readonly metadata: Readonly<Record<string, unknown>> | null;
+  /**
+   * The metadata as the message wrote it (a validated JSON object), stored as
+   * is; absent when there is none or it was changed (a `unit` merged in): then
+   * `metadata` is serialized.
+   */
+  readonly metadataText?: string;
   /** The unit, for the `telemetry` layout: from the message, else from the metric's rule; null when unknown. */
   readonly unit?: string | null;
   readonly sourceStream: string;

@@ -2,7 +2,7 @@
  * Stream entry → typed {@link Reading}, or a rejection with a reason a person
  * can act on and its class. Pure: no I/O, no clock.
  */
-import type { Decoded, ReasonClass, StreamEntry } from "../ports.ts";
+import type { Decoded, Reading, ReasonClass, StreamEntry } from "../ports.ts";
 import {
   type DecodeLimits,
   DEFAULT_LIMITS,
@@ -15,6 +15,7 @@ import {
 } from "./limits.ts";
 import { isNaiveInstant, parseInstant } from "./instant.ts";
 import { parseStreamKey } from "./stream_key.ts";
+import { Memo } from "../memo.ts";
 
 /** Longest device id and sensor type the table accepts (VARCHAR(100)). */
 export const MAX_NAME_LENGTH = 100;
@@ -31,12 +32,13 @@ function rejected(r: Reject): Decoded {
   return { ok: false, reason: r.reason, class: r.kind };
 }
 
-function field(fields: Readonly<Record<string, string>>, ...names: string[]): string | undefined {
-  for (const n of names) {
-    const v = fields[n];
-    if (v !== undefined && v.trim() !== "") return v;
-  }
-  return undefined;
+/** The first of the fields `a`, `b` that is present and not blank (two names, no array: this runs per entry). */
+function field(fields: Readonly<Record<string, string>>, a: string, b?: string): string | undefined {
+  const v = fields[a];
+  if (v !== undefined && v.trim() !== "") return v;
+  if (b === undefined) return undefined;
+  const w = fields[b];
+  return w !== undefined && w.trim() !== "" ? w : undefined;
 }
 
 function checkName(label: string, raw: string | undefined, missing: string): string | Reject {
@@ -66,13 +68,51 @@ function notUtf8(label: string): Reject {
   );
 }
 
+/** What a stream key gives a reading that names no device or sensor type itself: checked, or why not. */
+interface KeyNames {
+  readonly sensor: string | Reject;
+  readonly device: string | Reject;
+}
+
+function keyNames(stream: string): KeyNames {
+  const fromKey = parseStreamKey(stream);
+  return {
+    // The sensor type first: a key like `mqtt_stream:esp32` names no sensor type,
+    // and saying so is the most useful reason.
+    sensor: checkName(
+      "sensor_type",
+      fromKey.sensorType,
+      `sensor_type missing: no "sensor_type" or "metric" field and stream key ${
+        JSON.stringify(stream)
+      } has no sensor type (${KEY_SHAPE})`,
+    ),
+    device: checkName(
+      "device_id",
+      fromKey.deviceId,
+      `device_id missing: no "device_id" field and stream key ${
+        JSON.stringify(stream)
+      } has no device segment (${KEY_SHAPE})`,
+    ),
+  };
+}
+
+/** Per-stream key names, worked out once per key: pass one to {@link decode} for every entry of a run. */
+export function keyNamesCache(): Memo<KeyNames> {
+  return new Memo(keyNames);
+}
+
 /**
  * Decodes one stream entry, trusting message fields over what the key says.
  * Never throws: an entry that breaks the decoder is rejected with the error.
+ * `keys` remembers what each stream key gives (one per run, not per entry).
  */
-export function decode(entry: StreamEntry, limits: DecodeLimits = DEFAULT_LIMITS): Decoded {
+export function decode(
+  entry: StreamEntry,
+  limits: DecodeLimits = DEFAULT_LIMITS,
+  keys: Memo<KeyNames> = keyNamesCache(),
+): Decoded {
   try {
-    return decodeWithin(entry, limits);
+    return decodeWithin(entry, limits, keys);
   } catch (err) {
     return {
       ok: false,
@@ -82,7 +122,7 @@ export function decode(entry: StreamEntry, limits: DecodeLimits = DEFAULT_LIMITS
   }
 }
 
-function decodeWithin(entry: StreamEntry, limits: DecodeLimits): Decoded {
+function decodeWithin(entry: StreamEntry, limits: DecodeLimits, keys: Memo<KeyNames>): Decoded {
   const f = entry.fields;
   const over = messageOverLimits(f, limits);
   if (over !== undefined) return { ok: false, reason: over, class: "too_large" };
@@ -93,24 +133,14 @@ function decodeWithin(entry: StreamEntry, limits: DecodeLimits): Decoded {
       class: "bad_encoding",
     };
   }
-  const fromKey = parseStreamKey(entry.stream);
+  const sensorField = field(f, "sensor_type", "metric");
+  const deviceField = field(f, "device_id");
+  const fromKey = sensorField === undefined || deviceField === undefined ? keys.get(entry.stream) : undefined;
   // The sensor type first: a key like `mqtt_stream:esp32` names no sensor type,
   // and saying so is the most useful reason.
-  const sensor = checkName(
-    "sensor_type",
-    field(f, "sensor_type", "metric") ?? fromKey.sensorType,
-    `sensor_type missing: no "sensor_type" or "metric" field and stream key ${
-      JSON.stringify(entry.stream)
-    } has no sensor type (${KEY_SHAPE})`,
-  );
+  const sensor = sensorField === undefined ? fromKey!.sensor : checkName("sensor_type", sensorField, "");
   if (sensor instanceof Reject) return rejected(sensor);
-  const device = checkName(
-    "device_id",
-    field(f, "device_id") ?? fromKey.deviceId,
-    `device_id missing: no "device_id" field and stream key ${
-      JSON.stringify(entry.stream)
-    } has no device segment (${KEY_SHAPE})`,
-  );
+  const device = deviceField === undefined ? fromKey!.device : checkName("device_id", deviceField, "");
   if (device instanceof Reject) return rejected(device);
   const value = decodeValue(f.value);
   if (value instanceof Reject) return rejected(value);
@@ -119,6 +149,7 @@ function decodeWithin(entry: StreamEntry, limits: DecodeLimits): Decoded {
   if (time instanceof Reject) return rejected(time);
   let metadata = decodeMetadata(f.metadata, limits);
   if (metadata instanceof Reject) return rejected(metadata);
+  let metadataText = metadata === null || !keepsItsText(f.metadata!) ? undefined : f.metadata;
   const unit = field(f, "unit");
   if (unit !== undefined) {
     if (unit.includes("\u0000")) {
@@ -126,20 +157,20 @@ function decodeWithin(entry: StreamEntry, limits: DecodeLimits): Decoded {
     }
     if (unit.includes(REPLACEMENT_CHAR)) return rejected(notUtf8("unit"));
     metadata = { ...(metadata ?? {}), unit };
+    metadataText = undefined;
   }
-  return {
-    ok: true,
-    reading: {
-      time,
-      deviceId: device,
-      sensorType: sensor,
-      value,
-      metadata,
-      sourceStream: entry.stream,
-      sourceId: entry.id,
-      ...(isNaiveInstant(rawTime!) ? { naiveTime: true as const } : {}),
-    },
+  const reading: { -readonly [K in keyof Reading]: Reading[K] } = {
+    time,
+    deviceId: device,
+    sensorType: sensor,
+    value,
+    metadata,
+    sourceStream: entry.stream,
+    sourceId: entry.id,
   };
+  if (metadataText !== undefined) reading.metadataText = metadataText;
+  if (isNaiveInstant(rawTime!)) reading.naiveTime = true;
+  return { ok: true, reading };
 }
 
 function decodeValue(raw: string | undefined): number | Reject {
@@ -170,6 +201,22 @@ function decodeTime(raw: string | undefined): string | Reject {
     } is not a valid ISO 8601 date-time (expected e.g. 2026-11-28T10:00:00.123456 or 2026-11-28T10:00:00+01:00)`,
     "bad_timestamp",
   );
+}
+
+/** Longest metadata text stored as written (see {@link keepsItsText}). */
+const MAX_KEPT_TEXT = 8192;
+/** An exponent of three digits or more (anywhere: strings too, which only means the text is not kept). */
+const BIG_EXPONENT_RE = /[eE][+-]?\d{3}/;
+
+/**
+ * Whether valid metadata text is stored as the message wrote it, so that its
+ * numbers keep every digit (JSONB stores them as NUMERIC). Only when PostgreSQL
+ * is sure to accept every number in it: no exponent of three digits (1e400)
+ * and at most 8 KiB, far inside NUMERIC's range. Otherwise the object as read
+ * is stored (numbers as doubles: 1e400 becomes null).
+ */
+function keepsItsText(raw: string): boolean {
+  return raw.length <= MAX_KEPT_TEXT && !BIG_EXPONENT_RE.test(raw);
 }
 
 function decodeMetadata(raw: string | undefined, limits: DecodeLimits): Record<string, unknown> | null | Reject {

@@ -16,6 +16,7 @@ import { copyOrInsert } from "./split.ts";
 import type { Sql } from "./client.ts";
 import { quoteTable, tableLabel, type TableName } from "./table.ts";
 import { insertSkippingLegacy, naiveFlags } from "./legacy.ts";
+import { Memo } from "../memo.ts";
 
 /** Writes readings into the configured table. */
 export class PostgresSink implements Sink {
@@ -23,13 +24,15 @@ export class PostgresSink implements Sink {
   readonly #statement: string;
   readonly #statementSkippingLegacy: string;
   readonly #lookup: string;
+  readonly #rows = new CopyRows();
 
   constructor(private readonly sql: Sql, private readonly table: TableName) {
     this.#lookup = `SELECT source_stream, source_id FROM ${quoteTable(table)} ` +
       `WHERE (source_stream, source_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))`;
     const t = quoteTable(table);
+    // The columns a stream's readings share come first: their text is made once per stream (see CopyRows).
     this.#copy =
-      `COPY ${t} ("timestamp", device_id, sensor_type, value, metadata, source_stream, source_id) FROM STDIN`;
+      `COPY ${t} (device_id, sensor_type, source_stream, "timestamp", value, metadata, source_id) FROM STDIN`;
     const insert = `INSERT INTO ${t} ("timestamp", device_id, sensor_type, value, metadata, source_stream, source_id) `;
     const columns = `$1::text[]::timestamptz[], $2::text[], $3::text[], $4::float8[], ` +
       `$5::text[]::jsonb[], $6::text[], $7::text[]`;
@@ -43,7 +46,7 @@ export class PostgresSink implements Sink {
     const statement = opts.redelivered ? this.#statementSkippingLegacy : this.#statement;
     return copyOrInsert(
       {
-        copy: (rs) => copyIn(this.sql, this.#copy, copyText(rs), signal),
+        copy: (rs) => copyIn(this.sql, this.#copy, this.#rows.text(rs), signal),
         insert: (rs) => this.#insert(statement, rs, signal),
         table: tableLabel(this.table),
         key: 'source_stream, source_id, "timestamp"',
@@ -73,7 +76,7 @@ export class PostgresSink implements Sink {
       device[i] = r.deviceId;
       sensor[i] = r.sensorType;
       value[i] = r.value;
-      meta[i] = r.metadata === null ? null : JSON.stringify(r.metadata);
+      meta[i] = metadataText(r);
       stream[i] = r.sourceStream;
       id[i] = r.sourceId;
     }
@@ -87,13 +90,37 @@ export class PostgresSink implements Sink {
   }
 }
 
-/** The readings as COPY text, in the column order of the COPY statement. */
-function copyText(readings: readonly Reading[]): string {
-  let text = "";
-  for (const r of readings) {
-    text += `${r.time}\t${copyEscape(r.deviceId)}\t${copyEscape(r.sensorType)}\t${r.value}\t${
-      r.metadata === null ? "\\N" : copyEscape(JSON.stringify(r.metadata))
-    }\t${copyEscape(r.sourceStream)}\t${copyEscape(r.sourceId)}\n`;
+/** The metadata to store, as JSON text: as the message wrote it when unchanged; null when none. */
+function metadataText(r: Reading): string | null {
+  return r.metadata === null ? null : r.metadataText ?? JSON.stringify(r.metadata);
+}
+
+/**
+ * Readings → COPY text, in the column order of the COPY statement. The
+ * columns one stream's readings share (device, sensor type, stream) are
+ * escaped once per stream and reused while they stay the same.
+ */
+class CopyRows {
+  readonly #shared = new Memo<{ deviceId: string; sensorType: string; text: string }>(() => ({
+    deviceId: "",
+    sensorType: "",
+    text: "",
+  }));
+
+  text(readings: readonly Reading[]): string {
+    let text = "";
+    for (const r of readings) {
+      const s = this.#shared.get(r.sourceStream);
+      if (s.text === "" || s.deviceId !== r.deviceId || s.sensorType !== r.sensorType) {
+        s.deviceId = r.deviceId;
+        s.sensorType = r.sensorType;
+        s.text = `${copyEscape(r.deviceId)}\t${copyEscape(r.sensorType)}\t${copyEscape(r.sourceStream)}\t`;
+      }
+      const meta = metadataText(r);
+      text += `${s.text}${r.time}\t${r.value}\t${meta === null ? "\\N" : copyEscape(meta)}\t${
+        copyEscape(r.sourceId)
+      }\n`;
+    }
+    return text;
   }
-  return text;
 }

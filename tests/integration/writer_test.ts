@@ -82,6 +82,56 @@ Deno.test("writer: a first-delivery batch stores every value exactly, special ch
   }
 });
 
+Deno.test("writer: metadata is stored as the message wrote it, by COPY and by the INSERT alike", async () => {
+  await using world = await createWorld();
+  const table = await migrated(world);
+  const sql = connectPostgres(DATABASE_URL, { max: 2 });
+  try {
+    const sink = new PostgresSink(sql, table);
+    // Digits a double would lose, a trailing zero, white space COPY must escape.
+    const text = '{"big": 12345678901234567890,\n\t"x": 1.50, "s": "a\\tb\\\\c"}';
+    const metadata = JSON.parse(text);
+    const copied = reading(1, { metadata, metadataText: text });
+    const inserted = reading(2, { metadata, metadataText: text });
+    assert.equal((await sink.write([copied])).inserted, 1);
+    assert.equal((await sink.write([inserted], undefined, { redelivered: true })).inserted, 1);
+    const got = await world.sql.unsafe(
+      `SELECT source_id, metadata::text AS m, $1::text::jsonb::text AS want
+         FROM "${world.schema}".sensor_readings ORDER BY source_id`,
+      [text],
+    );
+    assert.equal(got.length, 2);
+    for (const row of got) assert.equal(row.m, row.want, `row ${row.source_id}`);
+    assert.match(String(got[0]!.m), /12345678901234567890/);
+    assert.match(String(got[0]!.m), /1\.50/);
+  } finally {
+    await closePostgres(sql);
+  }
+});
+
+Deno.test("writer: one stream's readings of several devices and sensors each keep their own names", async () => {
+  await using world = await createWorld();
+  const table = await migrated(world);
+  const sql = connectPostgres(DATABASE_URL, { max: 2 });
+  try {
+    const sink = new PostgresSink(sql, table);
+    const names = [["a", "t"], ["b", "t"], ["a", "h"], ["a", "h"], ["tab\tdev", "t"], ["a", "t"]];
+    const batch = names.map(([deviceId, sensorType], i) =>
+      reading(i, { deviceId, sensorType, sourceStream: "mqtt:ingestion" })
+    );
+    assert.equal((await sink.write(batch)).inserted, names.length);
+    // A later batch of the same stream starts with other names than the last row before.
+    assert.equal(
+      (await sink.write([reading(9, { deviceId: "c", sensorType: "p", sourceStream: "mqtt:ingestion" })])).inserted,
+      1,
+    );
+    const got = (await rows(world)).map((r) => [r.device_id, r.sensor_type]);
+    assert.deepEqual(got, [...names, ["c", "p"]]);
+  } finally {
+    await closePostgres(sql);
+  }
+});
+
 Deno.test("writer: a first-delivery batch holding rows already stored stores only the others, once", async () => {
   await using world = await createWorld();
   const table = await migrated(world);

@@ -3,7 +3,10 @@
  * every rejection, and the timestamp parser.
  */
 import assert from "node:assert/strict";
-import { decode, MAX_NAME_LENGTH } from "../../src/decode/decode.ts";
+import { decode, keyNamesCache, MAX_NAME_LENGTH } from "../../src/decode/decode.ts";
+import { DEFAULT_LIMITS } from "../../src/decode/limits.ts";
+import { Memo } from "../../src/memo.ts";
+import { asEntryFields, generateMessages } from "../_helpers/fuzz.ts";
 import type { Decoded, Reading } from "../../src/ports.ts";
 import { parseInstant } from "../../src/decode/instant.ts";
 import { parseStreamKey } from "../../src/decode/stream_key.ts";
@@ -64,6 +67,7 @@ Deno.test("decode accepts good entries of both shapes", async (t) => {
         sensorType: "pressure",
         value: 1013,
         metadata: { room: "lab", floor: 2 },
+        metadataText: '{"room":"lab","floor":2}',
         sourceStream: "mqtt_stream:d:pressure",
       },
     },
@@ -249,6 +253,7 @@ Deno.test("decode accepts good entries of both shapes", async (t) => {
         sensorType: "s",
         value: 0,
         metadata: {},
+        metadataText: "{}",
         sourceStream: "mqtt_stream:d:s",
         naiveTime: true,
       },
@@ -611,4 +616,57 @@ Deno.test("decode takes the current iotDashboard ingestion service's entries as 
       assert.ok(!d.ok && d.class === "bad_value", JSON.stringify(d));
     });
   }
+});
+
+Deno.test("decode with one key cache for a whole run decides every entry as a fresh decode does", () => {
+  // Fixed seeds: unit tests run without permissions (no TEST_SEED).
+  for (const seed of [1, 20261202]) decidesAsFresh(seed);
+});
+
+function decidesAsFresh(seed: number): void {
+  const keys = keyNamesCache();
+  // Few stream keys, many entries each (as a service reads them), some keys naming no device or sensor.
+  const streams = ["mqtt_stream:esp32-01:temperature", "mqtt_stream:esp32", "mqtt:ingestion", "s:d:a:b", "x"];
+  const messages = generateMessages(seed, 3000);
+  messages.forEach((m, i) => {
+    const entry = { stream: streams[i % streams.length]!, id: `1795000000000-${i}`, fields: asEntryFields(m) };
+    assert.deepEqual(decode(entry, DEFAULT_LIMITS, keys), decode(entry), `seed ${seed}, entry ${i} (${m.kind})`);
+  });
+}
+
+Deno.test("metadata is kept as the message wrote it, and serialized when a unit was merged in", () => {
+  const text = '{ "n": 12345678901234567890, "x": 1.50 }';
+  const plain = expectReading(decode(entry("mqtt_stream:d:s", { value: "1", timestamp: TS, metadata: text })));
+  assert.equal(plain.metadataText, text);
+  const withUnit = expectReading(
+    decode(entry("mqtt_stream:d:s", { value: "1", timestamp: TS, metadata: text, unit: "C" })),
+  );
+  assert.equal(withUnit.metadataText, undefined);
+  assert.deepEqual(withUnit.metadata, { n: 12345678901234567890, x: 1.5, unit: "C" });
+  const none = expectReading(decode(entry("mqtt_stream:d:s", { value: "1", timestamp: TS, metadata: " " })));
+  assert.equal(none.metadataText, undefined);
+  assert.equal(none.metadata, null);
+});
+
+Deno.test("Memo works out each key once and never holds more than its bound", () => {
+  let worked = 0;
+  const memo = new Memo((k) => `${k}!${++worked}`, 3);
+  assert.equal(memo.get("a"), "a!1");
+  assert.equal(memo.get("a"), "a!1");
+  memo.get("b");
+  memo.get("c");
+  assert.equal(worked, 3);
+  memo.get("d"); // full: emptied, then d
+  assert.equal(memo.get("a"), "a!5");
+  assert.equal(worked, 5);
+});
+
+Deno.test("metadata text PostgreSQL might refuse as NUMERIC is stored as read instead", () => {
+  for (const text of ['{"big":1e400}', '{"x":1E-999}', `{"pad":"${"x".repeat(9000)}"}`]) {
+    const r = expectReading(decode(entry("mqtt_stream:d:s", { value: "1", timestamp: TS, metadata: text })));
+    assert.equal(r.metadataText, undefined, text.slice(0, 20));
+    assert.deepEqual(r.metadata, JSON.parse(text));
+  }
+  const kept = expectReading(decode(entry("mqtt_stream:d:s", { value: "1", timestamp: TS, metadata: '{"x":1e99}' })));
+  assert.equal(kept.metadataText, '{"x":1e99}');
 });
