@@ -10,6 +10,7 @@
  *   deno task bench --shapes sensor --semi 4,16,32 --rounds 2   # young-generation sizes, interleaved
  *   deno task bench --compare /tmp/base    # also the service of another checkout (git worktree add /tmp/base HEAD~1)
  *   deno task bench --variant WRITE_CONCURRENCY=3   # also the defaults with one setting changed (repeatable)
+ *   deno task bench --v8 --single-threaded-gc       # also the defaults with extra V8 flags (repeatable)
  *   deno task bench --count 200000 --rate 5000 --steady-sec 20 --out bench/results/latest.json
  *
  * Settings not given here are the service's defaults (BATCH_SIZE, WRITE_CONCURRENCY, DB_POOL_SIZE and
@@ -102,6 +103,13 @@ function parseArgs(args: string[]): Options {
       if (o.shapes.length === 0 || o.shapes.some((s) => s !== "sensor" && s !== "shared")) {
         throw new Error(`--shapes: got ${JSON.stringify(value)}, expected sensor, shared or sensor,shared`);
       }
+    } else if (flag === "--v8") {
+      // Extra V8 flags on top of the service's own (`--v8 --single-threaded-gc`), measured as a variant of the defaults.
+      if (!value?.startsWith("--")) {
+        throw new Error(`--v8: got ${JSON.stringify(value)}, expected V8 flags like --single-threaded-gc`);
+      }
+      i++;
+      o.envVariants.push({ name: `V8 ${value}`, env: { ...o.extraEnv }, v8Flags: [...V8_FLAGS, value].join(",") });
     } else if (flag === "--semi") {
       for (const mb of list(args[++i])) {
         if (!/^\d+$/.test(mb)) throw new Error(`--semi: got ${JSON.stringify(value)}, expected MB sizes like 4,16,32`);
