@@ -60,6 +60,41 @@ function noDelaySocket(): (o: SocketOptions) => net.Socket {
   };
 }
 
+/** The driver's own connection-level error codes (its server errors are named PostgresError). */
+const DRIVER_CONNECTION_CODES = new Set([
+  "CONNECTION_CLOSED",
+  "CONNECTION_ENDED",
+  "CONNECTION_DESTROYED",
+  "CONNECT_TIMEOUT",
+]);
+
+/** True for an error the driver raises: a server error, or one of its connection errors. */
+export function isDriverError(err: unknown): boolean {
+  if (typeof err !== "object" || err === null) return false;
+  const e = err as { name?: unknown; code?: unknown };
+  return e.name === "PostgresError" || (typeof e.code === "string" && DRIVER_CONNECTION_CODES.has(e.code));
+}
+
+/**
+ * Keeps the process alive through a rejection the driver leaves unhandled.
+ * On each new connection the driver looks up the server's array types with a
+ * query of its own and drops that query's promise: when the connection fails
+ * during the lookup (its backend terminated, the network cut), the rejection
+ * reaches nobody and by default ends the process. The connection is gone
+ * either way and the pool opens another; the service's own statements on it
+ * fail and are retried as usual. `onDropped` hears of each such error; any
+ * other rejection left unhandled still ends the process.
+ */
+export function guardDriverRejections(onDropped: (err: unknown) => void): Disposable {
+  const listener = (e: PromiseRejectionEvent) => {
+    if (!isDriverError(e.reason)) return;
+    e.preventDefault();
+    onDropped(e.reason);
+  };
+  globalThis.addEventListener("unhandledrejection", listener);
+  return { [Symbol.dispose]: () => globalThis.removeEventListener("unhandledrejection", listener) };
+}
+
 /** A pool that closes itself when disposed (`await using`, `AsyncDisposableStack.use`). */
 export type Postgres = Sql & AsyncDisposable;
 

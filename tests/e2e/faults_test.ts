@@ -2,7 +2,8 @@
  * Fault-injection tests of the delivery guarantee (issue 3, item 5), against
  * the real Redis and PostgreSQL and the real service as a subprocess:
  * SIGKILL during a drain (a), PostgreSQL cut off by a TCP proxy (b), Redis
- * cut off (b2), PostgreSQL backends terminated (b3), Redis connections killed
+ * cut off (b2), PostgreSQL backends terminated (b3; over and over, new connections
+ * too: b4), Redis connections killed
  * (c), a worker of three killed with pending entries (d), a CHECK constraint
  * rejecting one row of 500 (e), a poison message (f), entries deleted while
  * pending (g), and a kill between COMMIT and XACK repeated past MAX_DELIVERIES
@@ -316,6 +317,48 @@ Deno.test("b3) PostgreSQL backends terminated (57P01) mid-stream: no dead letter
   assert.ok(terminated >= 6, `terminated ${terminated} backends`);
   const written = producer.written;
   await assertEveryMessageOnce(world, streams, written, [svc]);
+  await stopCleanly(svc);
+});
+
+Deno.test("b4) PostgreSQL backends terminated over and over, new connections too: the service stays up, every message a row", async () => {
+  await using world = await createWorld();
+  await using proxy = TcpProxy.start(hostPort(DATABASE_URL));
+  const streams = [`${world.prefix}:devt0:temperature`, `${world.prefix}:devt1:humidity`];
+  await using svc = spawnService(
+    ["run"],
+    world.env({
+      CONSUMER_NAME: "b4-worker",
+      DATABASE_URL: withHostPort(DATABASE_URL, "127.0.0.1", proxy.port),
+      RETRY_INITIAL_MS: "20",
+      RETRY_MAX_MS: "100",
+    }),
+  );
+  await svc.waitForLog(isMessage("consuming"), START_MS);
+  const producer = startProducer(world.redis, streams, { everyMs: 50, perTick: 20 });
+  let terminated = 0;
+  try {
+    // Every few milliseconds for 3 s: connections die while the driver still sets them up
+    // (its own array-type lookup), not only in the middle of a statement.
+    const until = Date.now() + 3000;
+    while (Date.now() < until) {
+      const [r] = await world.sql.unsafe(
+        `SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity
+          WHERE client_addr = '127.0.0.1' AND client_port = ANY($1::int[])`,
+        [proxy.upstreamPorts()],
+      );
+      terminated += Number(r!.n);
+      await sleep(random() * 10);
+    }
+    const after = (await rowStats(world)).rows;
+    await waitFor(async () => (await rowStats(world)).rows >= after + 100, {
+      timeoutMs: SETTLE_MS,
+      what: `rows after the terminations${tail(svc)}`,
+    });
+  } finally {
+    await producer.stop();
+  }
+  assert.ok(terminated >= 20, `terminated ${terminated} backends`);
+  await assertEveryMessageOnce(world, streams, producer.written, [svc]);
   await stopCleanly(svc);
 });
 
