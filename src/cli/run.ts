@@ -16,7 +16,7 @@ const WATCHDOG_MS = 3000;
 export async function runService(config: Config, opts: { stop?: AbortController } = {}): Promise<number> {
   const log = logger("service");
   using _guard = guardDriverRejections((err) =>
-    log.warn("a database connection failed while the driver set it up; the pool opens another", {
+    log.warn("a connection failed while no statement waited on it (inside the database driver); it opens another", {
       error: describe(err),
     })
   );

@@ -5,6 +5,7 @@ import postgres from "postgres";
 import net from "node:net";
 import { succeedsWithin } from "../async/deadline.ts";
 import { postgresTls } from "../tls.ts";
+import { isConnectionError } from "../errors.ts";
 
 /** A connection pool with tagged-template and `unsafe` queries. */
 export type Sql = postgres.Sql;
@@ -60,19 +61,14 @@ function noDelaySocket(): (o: SocketOptions) => net.Socket {
   };
 }
 
-/** The driver's own connection-level error codes (its server errors are named PostgresError). */
-const DRIVER_CONNECTION_CODES = new Set([
-  "CONNECTION_CLOSED",
-  "CONNECTION_ENDED",
-  "CONNECTION_DESTROYED",
-  "CONNECT_TIMEOUT",
-]);
-
-/** True for an error the driver raises: a server error, or one of its connection errors. */
+/**
+ * True for an error a dying connection gives the driver: a server error
+ * (named PostgresError: 57P01 from a terminated backend, say), or a failed
+ * connection (the driver's CONNECTION_CLOSED, a socket's EPIPE or ECONNRESET).
+ */
 export function isDriverError(err: unknown): boolean {
   if (typeof err !== "object" || err === null) return false;
-  const e = err as { name?: unknown; code?: unknown };
-  return e.name === "PostgresError" || (typeof e.code === "string" && DRIVER_CONNECTION_CODES.has(e.code));
+  return (err as { name?: unknown }).name === "PostgresError" || isConnectionError(err);
 }
 
 /**

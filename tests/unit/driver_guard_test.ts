@@ -13,6 +13,7 @@ const serverError = Object.assign(new Error("terminating connection due to admin
 const connectionError = Object.assign(new Error("write CONNECTION_CLOSED 127.0.0.1:5432"), {
   code: "CONNECTION_CLOSED",
 });
+const socketError = Object.assign(new Error("This socket has been ended by the other party"), { code: "EPIPE" });
 
 function rejectionEvent(reason: unknown): PromiseRejectionEvent {
   const promise = Promise.reject(reason);
@@ -23,7 +24,9 @@ function rejectionEvent(reason: unknown): PromiseRejectionEvent {
 Deno.test("driver errors are recognised, others are not", () => {
   assert.equal(isDriverError(serverError), true);
   assert.equal(isDriverError(connectionError), true);
-  for (const other of [new Error("boom"), new TypeError("x is undefined"), { code: "ECONNRESET" }, "text", null]) {
+  assert.equal(isDriverError(socketError), true);
+  assert.equal(isDriverError({ code: "ECONNRESET" }), true);
+  for (const other of [new Error("boom"), new TypeError("x is undefined"), { code: "ENOENT" }, "text", null]) {
     assert.equal(isDriverError(other), false, String(other));
   }
 });
@@ -32,7 +35,7 @@ Deno.test("a driver error left unhandled is reported and does not end the proces
   const dropped: unknown[] = [];
   {
     using _guard = guardDriverRejections((err) => dropped.push(err));
-    for (const err of [serverError, connectionError]) {
+    for (const err of [serverError, connectionError, socketError]) {
       const e = rejectionEvent(err);
       globalThis.dispatchEvent(e);
       assert.equal(e.defaultPrevented, true);
@@ -41,7 +44,7 @@ Deno.test("a driver error left unhandled is reported and does not end the proces
     globalThis.dispatchEvent(other);
     assert.equal(other.defaultPrevented, false);
   }
-  assert.deepEqual(dropped, [serverError, connectionError]);
+  assert.deepEqual(dropped, [serverError, connectionError, socketError]);
   // Disposed: no longer listening.
   const after = rejectionEvent(serverError);
   globalThis.dispatchEvent(after);
