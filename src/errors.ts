@@ -131,10 +131,6 @@ function props(err: unknown): { code?: string; name?: string; message: string; c
 }
 
 /**
- * The code of a Redis error reply (`NOGROUP`, `BUSYGROUP`, `WRONGTYPE`, …: the
- * first word of the reply, in capitals), or undefined for anything else.
- */
-/**
  * True when `err` says a connection failed (a socket error such as ECONNRESET
  * or EPIPE, or one of the PostgreSQL driver's connection codes), not what
  * was sent over it.
@@ -144,6 +140,10 @@ export function isConnectionError(err: unknown): boolean {
   return typeof code === "string" && TRANSIENT_NODE_CODES.has(code);
 }
 
+/**
+ * The code of a Redis error reply (`NOGROUP`, `BUSYGROUP`, `WRONGTYPE`, …: the
+ * first word of the reply, in capitals), or undefined for anything else.
+ */
 export function redisErrorCode(err: unknown): string | undefined {
   const { name, message } = props(err);
   if (name !== "ReplyError") return undefined;
