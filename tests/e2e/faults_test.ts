@@ -273,82 +273,40 @@ Deno.test(
   () => outageBehindProxy("redis"),
 );
 
-Deno.test("b3) PostgreSQL backends terminated (57P01) mid-stream: no dead letters, every message a row", async () => {
-  await using world = await createWorld();
-  // The proxy is never cut here: it only tells which backends are this service's
-  // (their client_port is a local port of the proxy), so that other clients of the
-  // shared server are left alone.
-  await using proxy = TcpProxy.start(hostPort(DATABASE_URL));
-  const streams = [`${world.prefix}:devt0:temperature`, `${world.prefix}:devt1:humidity`];
-  await using svc = spawnService(
-    ["run"],
-    world.env({
-      CONSUMER_NAME: "b3-worker",
-      DATABASE_URL: withHostPort(DATABASE_URL, "127.0.0.1", proxy.port),
-      RETRY_MAX_MS: "1000",
-    }),
-  );
-  await svc.waitForLog(isMessage("consuming"), START_MS);
-  const producer = startProducer(world.redis, streams, { everyMs: 50, perTick: 20 });
-  let terminated = 0;
-  try {
-    for (let round = 0; round < 6; round++) {
-      const before = (await rowStats(world)).rows;
-      await waitFor(async () => (await rowStats(world)).rows >= before + 100, {
-        timeoutMs: SETTLE_MS,
-        what: `rows before round ${round}`,
-      });
-      await sleep(random() * 150);
-      const [r] = await world.sql.unsafe(
-        `SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity
-          WHERE client_addr = '127.0.0.1' AND client_port = ANY($1::int[])`,
-        [proxy.upstreamPorts()],
-      );
-      terminated += Number(r!.n);
-    }
-    const after = (await rowStats(world)).rows;
-    await waitFor(async () => (await rowStats(world)).rows >= after + 100, {
-      timeoutMs: SETTLE_MS,
-      what: "rows after the last round",
-    });
-  } finally {
-    await producer.stop();
-  }
-  assert.ok(terminated >= 6, `terminated ${terminated} backends`);
-  const written = producer.written;
-  await assertEveryMessageOnce(world, streams, written, [svc]);
-  await stopCleanly(svc);
-});
-
-Deno.test("b4) PostgreSQL backends terminated over and over, new connections too: the service stays up, every message a row", async () => {
+/**
+ * The service's PostgreSQL backends terminated while it writes, by `schedule`
+ * (which calls `terminate` and returns how many backends it ended): no dead
+ * letters, every message one row, a clean exit. The proxy is never cut here:
+ * it only tells which backends are this service's (their client_port is a
+ * local port of the proxy), so that other clients of the shared server are
+ * left alone.
+ */
+async function backendsTerminated(
+  consumer: string,
+  env: Record<string, string>,
+  schedule: (terminate: () => Promise<number>, world: World) => Promise<number>,
+  atLeast: number,
+): Promise<void> {
   await using world = await createWorld();
   await using proxy = TcpProxy.start(hostPort(DATABASE_URL));
   const streams = [`${world.prefix}:devt0:temperature`, `${world.prefix}:devt1:humidity`];
   await using svc = spawnService(
     ["run"],
-    world.env({
-      CONSUMER_NAME: "b4-worker",
-      DATABASE_URL: withHostPort(DATABASE_URL, "127.0.0.1", proxy.port),
-      RETRY_INITIAL_MS: "20",
-      RETRY_MAX_MS: "100",
-    }),
+    world.env({ CONSUMER_NAME: consumer, DATABASE_URL: withHostPort(DATABASE_URL, "127.0.0.1", proxy.port), ...env }),
   );
   await svc.waitForLog(isMessage("consuming"), START_MS);
   const producer = startProducer(world.redis, streams, { everyMs: 50, perTick: 20 });
+  const terminate = async () => {
+    const [r] = await world.sql.unsafe(
+      `SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity
+        WHERE client_addr = '127.0.0.1' AND client_port = ANY($1::int[])`,
+      [proxy.upstreamPorts()],
+    );
+    return Number(r!.n);
+  };
   let terminated = 0;
   try {
-    // Every few milliseconds for 3 s: connections die while the driver still sets them up
-    // (its own array-type lookup), not only in the middle of a statement.
-    const until = Date.now() + 3000;
-    while (Date.now() < until) {
-      const [r] = await world.sql.unsafe(
-        `SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity
-          WHERE client_addr = '127.0.0.1' AND client_port = ANY($1::int[])`,
-        [proxy.upstreamPorts()],
-      );
-      terminated += Number(r!.n);
-      await sleep(random() * 10);
-    }
+    terminated = await schedule(terminate, world);
     const after = (await rowStats(world)).rows;
     await waitFor(async () => (await rowStats(world)).rows >= after + 100, {
       timeoutMs: SETTLE_MS,
@@ -357,10 +315,38 @@ Deno.test("b4) PostgreSQL backends terminated over and over, new connections too
   } finally {
     await producer.stop();
   }
-  assert.ok(terminated >= 20, `terminated ${terminated} backends`);
+  assert.ok(terminated >= atLeast, `terminated ${terminated} backends`);
   await assertEveryMessageOnce(world, streams, producer.written, [svc]);
   await stopCleanly(svc);
-});
+}
+
+Deno.test("b3) PostgreSQL backends terminated (57P01) mid-stream: no dead letters, every message a row", () =>
+  backendsTerminated("b3-worker", { RETRY_MAX_MS: "1000" }, async (terminate, world) => {
+    let terminated = 0;
+    for (let round = 0; round < 6; round++) {
+      const before = (await rowStats(world)).rows;
+      await waitFor(async () => (await rowStats(world)).rows >= before + 100, {
+        timeoutMs: SETTLE_MS,
+        what: `rows before round ${round}`,
+      });
+      await sleep(random() * 150);
+      terminated += await terminate();
+    }
+    return terminated;
+  }, 6));
+
+Deno.test("b4) PostgreSQL backends terminated over and over, new connections too: the service stays up, every message a row", () =>
+  backendsTerminated("b4-worker", { RETRY_INITIAL_MS: "20", RETRY_MAX_MS: "100" }, async (terminate) => {
+    // Every few milliseconds for 3 s: connections die while the driver still sets them up
+    // (its own array-type lookup), not only in the middle of a statement.
+    let terminated = 0;
+    const until = Date.now() + 3000;
+    while (Date.now() < until) {
+      terminated += await terminate();
+      await sleep(random() * 10);
+    }
+    return terminated;
+  }, 20));
 
 /**
  * Kills the service's Redis connections. `CLIENT KILL TYPE normal` alone
