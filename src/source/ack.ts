@@ -7,15 +7,21 @@ import type { StreamEntry } from "../ports.ts";
 import { isCluster, type RedisClient } from "./redis.ts";
 import { ACK_ALL } from "./scripts.ts";
 
-/** Acknowledges `entries` in `group`. */
-export async function ackEntries(redis: RedisClient, group: string, entries: readonly StreamEntry[]): Promise<void> {
-  if (entries.length === 0) return;
+/** The ids of `entries`, by stream, in their order. */
+export function idsByStream(entries: readonly StreamEntry[]): Map<string, string[]> {
   const byStream = new Map<string, string[]>();
   for (const e of entries) {
     const ids = byStream.get(e.stream);
     if (ids) ids.push(e.id);
     else byStream.set(e.stream, [e.id]);
   }
+  return byStream;
+}
+
+/** Acknowledges `entries` in `group`. */
+export async function ackEntries(redis: RedisClient, group: string, entries: readonly StreamEntry[]): Promise<void> {
+  if (entries.length === 0) return;
+  const byStream = idsByStream(entries);
   if (isCluster(redis)) {
     // A pipeline may not span nodes: one XACK per stream, sent concurrently, each to its stream's node.
     await Promise.all([...byStream].map(([stream, ids]) => redis.xack(stream, group, ...ids)));

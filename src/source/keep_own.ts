@@ -9,6 +9,7 @@ import type { StreamEntry } from "../ports.ts";
 import type { Logger } from "../log.ts";
 import type { RedisClient } from "./redis.ts";
 import { KEEP_OWN } from "./scripts.ts";
+import { idsByStream } from "./ack.ts";
 
 /** Who keeps the entries, and how often. */
 export interface KeepOwnOptions {
@@ -20,12 +21,7 @@ export interface KeepOwnOptions {
 
 /** Re-claims `entries` periodically until disposed. */
 export function keepOwn(redis: RedisClient, opts: KeepOwnOptions, entries: readonly StreamEntry[]): Disposable {
-  const byStream = new Map<string, string[]>();
-  for (const e of entries) {
-    const ids = byStream.get(e.stream);
-    if (ids) ids.push(e.id);
-    else byStream.set(e.stream, [e.id]);
-  }
+  const byStream = idsByStream(entries);
   const keep = () => {
     for (const [stream, ids] of byStream) {
       redis.eval(KEEP_OWN, 1, stream, opts.group, opts.consumer, ...ids).catch((err) =>

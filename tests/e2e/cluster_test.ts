@@ -48,6 +48,34 @@ async function pendingTotal(cluster: Cluster, streams: readonly string[], group:
   return sum;
 }
 
+/**
+ * Sources of consumer `c1` in group `g` over `<prefix>:*` on the cluster, on
+ * connections of their own (closed on dispose); `source(n)` reads batches of `n`.
+ */
+function clusterSources(cluster: LocalCluster, prefix: string) {
+  const settings = loadConfig({ REDIS_CLUSTER_NODES: cluster.seeds }).redis;
+  const cmd = connectRedis(settings, { name: "test-cmd" });
+  const blocking = connectRedis(settings, { name: "test-read" });
+  const log = { debug() {}, info() {}, warn() {}, error() {} };
+  const discovery = new StreamDiscovery(cmd, { patterns: [`${prefix}:*`], group: "g", deadLetterStream: "x", log });
+  return {
+    source: (batchSize: number) =>
+      new RedisSource(cmd, blocking, discovery, {
+        group: "g",
+        consumer: "c1",
+        batchSize,
+        blockMs: 50,
+        claimMinIdleMs: 60_000,
+        consumerRemoveIdleMs: 3_600_000,
+        discoveryIntervalMs: 60_000,
+        log,
+      }),
+    async [Symbol.asyncDispose]() {
+      await Promise.all([closeRedis(cmd), closeRedis(blocking)]);
+    },
+  };
+}
+
 /** Stream keys `${prefix}:dev<n>:temperature`, `perNode` of them on each master, plus one more on `lateOn`. */
 async function spreadStreams(
   cluster: LocalCluster,
@@ -412,68 +440,42 @@ Deno.test({
     const owners = new Set(await Promise.all(streams.map(async (s) => (await cluster.ownerOf(s)).port)));
     assert.equal(owners.size, 3, "streams on every master");
 
-    const settings = loadConfig({ REDIS_CLUSTER_NODES: cluster.seeds }).redis;
-    const cmd = connectRedis(settings, { name: "test-cmd" });
-    const blocking = connectRedis(settings, { name: "test-read" });
-    try {
-      const log = { debug() {}, info() {}, warn() {}, error() {} };
-      const discovery = new StreamDiscovery(cmd, { patterns: [`${prefix}:*`], group: "g", deadLetterStream: "x", log });
-      const src = new RedisSource(cmd, blocking, discovery, {
-        group: "g",
-        consumer: "c1",
-        batchSize: 7,
-        blockMs: 50,
-        claimMinIdleMs: 60_000,
-        consumerRemoveIdleMs: 3_600_000,
-        discoveryIntervalMs: 60_000,
-        log,
-      });
-      const seen: string[] = [];
-      const never = new AbortController().signal;
-      for (let i = 0; i < 100 && seen.length < written.size; i++) {
-        const batch = await src.read(never);
-        assert.ok(batch.length <= 7, `batch of ${batch.length}`);
-        for (const d of batch) seen.push(entryKey(d.stream, d.id));
-        await src.ack(batch);
-      }
-      assert.equal(seen.length, written.size, "each entry delivered once");
-      assert.deepEqual(new Set(seen), written);
-      assert.deepEqual(await src.read(never), [], "nothing left; an empty read returns after the block time");
-      assert.equal(await pendingTotal(cluster.client, streams, "g"), 0);
-
-      // A stream deleted under the reader fails its slot's read (NOGROUP) while
-      // another slot's read in the same round delivers entries: those come back
-      // from this consumer's pending list on the next reads, not after a claim.
-      const kept = streams[0]!;
-      const keptOwner = (await cluster.ownerOf(kept)).port;
-      let deleted = "";
-      for (const s of streams) if (!deleted && (await cluster.ownerOf(s)).port !== keptOwner) deleted = s;
-      const wide = new RedisSource(cmd, blocking, discovery, {
-        group: "g",
-        consumer: "c1",
-        batchSize: 100, // every stream in one round
-        blockMs: 50,
-        claimMinIdleMs: 60_000,
-        consumerRemoveIdleMs: 3_600_000,
-        discoveryIntervalMs: 60_000,
-        log,
-      });
-      assert.deepEqual(await wide.read(never), []);
-      const fresh = new Set(
-        (await add(cluster.client, kept, [goodFields(7), goodFields(8)])).map((id) => entryKey(kept, id)),
-      );
-      await cluster.client.del(deleted);
-      const again = new Set<string>();
-      for (let i = 0; i < 20 && again.size < fresh.size; i++) {
-        const batch = await wide.read(never);
-        for (const d of batch) again.add(entryKey(d.stream, d.id));
-        await wide.ack(batch);
-      }
-      assert.deepEqual(again, fresh);
-      assert.equal(await pendingTotal(cluster.client, [kept], "g"), 0);
-    } finally {
-      await Promise.all([closeRedis(cmd), closeRedis(blocking)]);
+    await using sources = clusterSources(cluster, prefix);
+    const src = sources.source(7);
+    const seen: string[] = [];
+    const never = new AbortController().signal;
+    for (let i = 0; i < 100 && seen.length < written.size; i++) {
+      const batch = await src.read(never);
+      assert.ok(batch.length <= 7, `batch of ${batch.length}`);
+      for (const d of batch) seen.push(entryKey(d.stream, d.id));
+      await src.ack(batch);
     }
+    assert.equal(seen.length, written.size, "each entry delivered once");
+    assert.deepEqual(new Set(seen), written);
+    assert.deepEqual(await src.read(never), [], "nothing left; an empty read returns after the block time");
+    assert.equal(await pendingTotal(cluster.client, streams, "g"), 0);
+
+    // A stream deleted under the reader fails its slot's read (NOGROUP) while
+    // another slot's read in the same round delivers entries: those come back
+    // from this consumer's pending list on the next reads, not after a claim.
+    const kept = streams[0]!;
+    const keptOwner = (await cluster.ownerOf(kept)).port;
+    let deleted = "";
+    for (const s of streams) if (!deleted && (await cluster.ownerOf(s)).port !== keptOwner) deleted = s;
+    const wide = sources.source(100); // every stream in one round
+    assert.deepEqual(await wide.read(never), []);
+    const fresh = new Set(
+      (await add(cluster.client, kept, [goodFields(7), goodFields(8)])).map((id) => entryKey(kept, id)),
+    );
+    await cluster.client.del(deleted);
+    const again = new Set<string>();
+    for (let i = 0; i < 20 && again.size < fresh.size; i++) {
+      const batch = await wide.read(never);
+      for (const d of batch) again.add(entryKey(d.stream, d.id));
+      await wide.ack(batch);
+    }
+    assert.deepEqual(again, fresh);
+    assert.equal(await pendingTotal(cluster.client, [kept], "g"), 0);
   },
 });
 
@@ -491,40 +493,23 @@ Deno.test({
       const ids = await add(cluster.client, s, Array.from({ length: 120 }, (_, j) => goodFields(j)));
       for (const id of ids) written.add(entryKey(s, id));
     }
-    const settings = loadConfig({ REDIS_CLUSTER_NODES: cluster.seeds }).redis;
-    const cmd = connectRedis(settings, { name: "test-cmd" });
-    const blocking = connectRedis(settings, { name: "test-read" });
-    try {
-      const log = { debug() {}, info() {}, warn() {}, error() {} };
-      const discovery = new StreamDiscovery(cmd, { patterns: [`${prefix}:*`], group: "g", deadLetterStream: "x", log });
-      const src = new RedisSource(cmd, blocking, discovery, {
-        group: "g",
-        consumer: "c1",
-        batchSize: 100,
-        blockMs: 50,
-        claimMinIdleMs: 60_000,
-        consumerRemoveIdleMs: 3_600_000,
-        discoveryIntervalMs: 60_000,
-        log,
-      });
-      const seen: string[] = [];
-      const streamsPerRead: number[] = [];
-      const never = new AbortController().signal;
-      for (let i = 0; i < 100 && seen.length < written.size; i++) {
-        const batch = await src.read(never);
-        assert.ok(batch.length <= 100, `batch of ${batch.length}`);
-        streamsPerRead.push(new Set(batch.map((d) => d.stream)).size);
-        for (const d of batch) seen.push(entryKey(d.stream, d.id));
-        await src.ack(batch);
-      }
-      assert.equal(seen.length, written.size, "each entry delivered once");
-      assert.deepEqual(new Set(seen), written);
-      // First a read over every stream (16 each), then windows of 2 streams.
-      assert.equal(streamsPerRead[0], 6);
-      assert.deepEqual(streamsPerRead.slice(1, 5), [2, 2, 2, 2]);
-      assert.equal(await pendingTotal(cluster.client, streams, "g"), 0);
-    } finally {
-      await Promise.all([closeRedis(cmd), closeRedis(blocking)]);
+    await using sources = clusterSources(cluster, prefix);
+    const src = sources.source(100);
+    const seen: string[] = [];
+    const streamsPerRead: number[] = [];
+    const never = new AbortController().signal;
+    for (let i = 0; i < 100 && seen.length < written.size; i++) {
+      const batch = await src.read(never);
+      assert.ok(batch.length <= 100, `batch of ${batch.length}`);
+      streamsPerRead.push(new Set(batch.map((d) => d.stream)).size);
+      for (const d of batch) seen.push(entryKey(d.stream, d.id));
+      await src.ack(batch);
     }
+    assert.equal(seen.length, written.size, "each entry delivered once");
+    assert.deepEqual(new Set(seen), written);
+    // First a read over every stream (16 each), then windows of 2 streams.
+    assert.equal(streamsPerRead[0], 6);
+    assert.deepEqual(streamsPerRead.slice(1, 5), [2, 2, 2, 2]);
+    assert.equal(await pendingTotal(cluster.client, streams, "g"), 0);
   },
 });
