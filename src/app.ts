@@ -68,6 +68,8 @@ function build(config: Config, log: Logger, stack: AsyncDisposableStack): App {
   const reporter = new StatsReporter(stats, logger("stats"), Date.now, lagTotals);
   // The last line of a run, once every connection is closed (deferred first, so disposed last).
   stack.defer(() => reporter.final());
+  // An outage line still waiting for its cause is written before that last line.
+  stack.defer(() => (redisOutage.flush(), dbOutage.flush()));
   let started = false;
   let redisRefused: Error | undefined;
   const onRedisError = (err: Error) => {

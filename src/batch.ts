@@ -127,7 +127,7 @@ export class BatchProcessor {
     try {
       stored = await retry(
         attempt(hard, this.deps.writeTimeoutMs, "looking up stored entries", () => this.deps.sink.stored(overLimit)),
-        this.deps.dbOutage.retrying(this.deps.backoff, hard, () => this.deps.stats.errors++),
+        this.deps.dbOutage.retrying(this.deps.backoff, hard, "lookup", () => this.deps.stats.errors++),
       );
     } catch (err) {
       throw new LeftPending(err, "cannot check whether redelivered entries are stored");
@@ -161,7 +161,7 @@ export class BatchProcessor {
           "writing a batch",
           (signal) => this.deps.sink.write(readings, signal, { redelivered }),
         ),
-        this.deps.dbOutage.retrying(this.deps.backoff, hard, () => this.deps.stats.errors++),
+        this.deps.dbOutage.retrying(this.deps.backoff, hard, "write", () => this.deps.stats.errors++),
       );
       if (readings.length > 0) this.deps.stats.writeSeconds.observe((this.#now() - writeStarted) / 1000);
       return outcome;
@@ -217,7 +217,7 @@ export class BatchProcessor {
    */
   async #deadLetterAndAck(letters: DeadLetter[], stored: StreamEntry[], hard: AbortSignal): Promise<boolean> {
     const { stats } = this.deps;
-    const redisRetry = this.deps.redisOutage.retrying(this.deps.backoff, hard, () => this.deps.stats.errors++);
+    const redisRetry = this.deps.redisOutage.retrying(this.deps.backoff, hard, "ack", () => this.deps.stats.errors++);
     let lettered = letters.length > 0;
     try {
       let added: boolean[] = [];

@@ -140,6 +140,21 @@ export function isConnectionError(err: unknown): boolean {
   return typeof code === "string" && TRANSIENT_NODE_CODES.has(code);
 }
 
+/** A connection's own codes for "this connection is gone", which say nothing of why. */
+const LOSS_CODES = new Set(["CONNECTION_CLOSED", "CONNECTION_ENDED", "CONNECTION_DESTROYED"]);
+
+/**
+ * True when `err` only says a command lost its connection (the Redis
+ * client's "max retries per request" or "Connection is closed", the
+ * PostgreSQL driver's CONNECTION_CLOSED), not why: the reconnect's error
+ * tells that.
+ */
+export function isBareConnectionLoss(err: unknown): boolean {
+  const { code, name, message } = props(err);
+  if (code !== undefined) return LOSS_CODES.has(code);
+  return name === "MaxRetriesPerRequestError" || message.startsWith("Connection is closed");
+}
+
 /**
  * The code of a Redis error reply (`NOGROUP`, `BUSYGROUP`, `WRONGTYPE`, …: the
  * first word of the reply, in capitals), or undefined for anything else.

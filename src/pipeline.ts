@@ -56,12 +56,12 @@ export class Pipeline {
         const batch = await source.read(stop);
         // Kept this consumer's from now on: a batch read ahead waits for a writer.
         if (batch.length > 0 && source.hold) this.#kept.set(batch, source.hold(batch));
-        redisOutage.ok(began);
+        redisOutage.ok(began, "read");
         readFailures = 0;
         return batch;
       } catch (err) {
         stats.errors++;
-        if (classify(err) === "transient") redisOutage.failed(err);
+        if (classify(err) === "transient") redisOutage.failed(err, "read");
         else log.error("reading from Redis failed", { error: describe(err) });
         source.rescanOwnPending?.();
         await sleep(backoffDelay(readFailures++, this.deps.backoff), stop);

@@ -93,10 +93,14 @@ for (const fault of FAULTS) {
       STATS_INTERVAL_SEC: "60",
     });
     await svc.waitForLog(message("consuming"), 30_000);
-    await redis.admin.call("ACL", "SETUSER", "app", ...fault.deny);
-    if (fault.code === "WRONGPASS") await redis.admin.call("CLIENT", "KILL", "USER", "app");
+    // A stream is being read (a blocking read in flight) when the fault comes:
+    // the read fails first with a bare "connection lost", the cause comes after.
     const stream = `${world.prefix}:d1:temp`;
     await redis.admin.xadd(stream, "*", "value", "1", "timestamp", "2026-11-28T10:00:00Z");
+    await waitFor(async () => (await rowCounts(world)).rows === 1, { timeoutMs: 30_000, what: "the first row" });
+    await redis.admin.call("ACL", "SETUSER", "app", ...fault.deny);
+    if (fault.code === "WRONGPASS") await redis.admin.call("CLIENT", "KILL", "USER", "app");
+    await redis.admin.xadd(stream, "*", "value", "2", "timestamp", "2026-11-28T10:00:01Z");
     await svc.waitForLog((r) => r.message === "redis unavailable; retrying until it is back", 30_000);
     await new Promise((r) => setTimeout(r, 4_000)); // several retries
     assert.equal(await metric(http, "db_writer_redis_up"), 0);
@@ -111,7 +115,7 @@ for (const fault of FAULTS) {
     // The operator fixes the ACL: the service recovers without a restart.
     await redis.admin.call("ACL", "SETUSER", "app", ...fault.fix);
     await svc.waitForLog(message("redis available again"), 30_000);
-    await waitFor(async () => (await rowCounts(world)).rows === 1, { timeoutMs: 30_000, what: "the row" });
+    await waitFor(async () => (await rowCounts(world)).rows === 2, { timeoutMs: 30_000, what: "the second row" });
     assert.equal(await metric(http, "db_writer_redis_up"), 1);
     assert.equal(await stopService(svc), 0);
   });

@@ -4,7 +4,8 @@
  */
 import assert from "node:assert/strict";
 import type { Logger } from "../../src/log.ts";
-import { Outage } from "../../src/ops/outage.ts";
+import { CAUSE_WAIT_MS, Outage } from "../../src/ops/outage.ts";
+import { isBareConnectionLoss } from "../../src/errors.ts";
 
 type Level = "debug" | "info" | "warn" | "error";
 interface Line {
@@ -152,5 +153,100 @@ Deno.test("Outage: a success whose attempt overlapped a failure does not end the
   assert.deepEqual(log.lines.map((l) => l.message), [
     "redis unavailable; retrying until it is back",
     "redis available again",
+  ]);
+});
+
+/** A fake {@link Later}: callbacks run when the test says so. */
+function fakeLater() {
+  const due: { fn: () => void; ms: number; cancelled: boolean }[] = [];
+  const later = (fn: () => void, ms: number) => {
+    const t = { fn, ms, cancelled: false };
+    due.push(t);
+    return () => void (t.cancelled = true);
+  };
+  const fire = () => due.filter((t) => !t.cancelled).forEach((t) => (t.cancelled = true, t.fn()));
+  return { later, fire, due };
+}
+
+const maxRetries = () =>
+  Object.assign(new Error("Reached the max retries per request limit (which is 0)."), {
+    name: "MaxRetriesPerRequestError",
+  });
+const wrongPass = () =>
+  Object.assign(new Error("WRONGPASS invalid username-password pair or user is disabled."), {
+    name: "ReplyError",
+  });
+
+Deno.test("Outage: a dropped connection's line waits for the reconnect's error and names it", () => {
+  const log = fakeLogger();
+  const clock = fakeClock();
+  const timers = fakeLater();
+  const outage = new Outage("redis", log, clock.now, timers.later);
+  outage.failed(maxRetries());
+  assert.equal(outage.down, true, "down at once");
+  assert.equal(log.lines.length, 0, "the line waits");
+  assert.equal(timers.due[0]?.ms, CAUSE_WAIT_MS);
+  outage.failed(new Error("Connection is closed."));
+  assert.equal(log.lines.length, 0, "another bare loss is no cause either");
+  outage.failed(wrongPass());
+  outage.failed(wrongPass());
+  timers.fire();
+  assert.deepEqual(log.lines.map((l) => l.props?.error), [
+    "WRONGPASS invalid username-password pair or user is disabled.",
+  ]);
+});
+
+Deno.test("Outage: with no cause in time, the dropped connection is the line; a recovery first writes it too", () => {
+  for (const end of ["timer", "recovery", "flush"] as const) {
+    const log = fakeLogger();
+    const clock = fakeClock();
+    const timers = fakeLater();
+    const outage = new Outage("postgres", log, clock.now, timers.later);
+    outage.failed(Object.assign(new Error("write CONNECTION_CLOSED 127.0.0.1:5432"), { code: "CONNECTION_CLOSED" }));
+    if (end === "timer") timers.fire();
+    if (end === "recovery") outage.ok();
+    if (end === "flush") outage.flush();
+    outage.flush();
+    timers.fire();
+    assert.deepEqual(log.lines.map((l) => [l.message, l.props?.error]).slice(0, 1), [
+      ["postgres unavailable; retrying until it is back", "CONNECTION_CLOSED: write CONNECTION_CLOSED 127.0.0.1:5432"],
+    ], end);
+    assert.equal(log.lines.filter((l) => l.level === "error").length, 1, `${end}: written once`);
+    if (end === "recovery") assert.equal(log.lines[1]?.message, "postgres available again");
+  }
+});
+
+Deno.test("isBareConnectionLoss: only errors that say nothing of why", () => {
+  assert.equal(isBareConnectionLoss(maxRetries()), true);
+  assert.equal(isBareConnectionLoss(new Error("Connection is closed.")), true);
+  assert.equal(isBareConnectionLoss(Object.assign(new Error("x"), { code: "CONNECTION_ENDED" })), true);
+  assert.equal(isBareConnectionLoss(wrongPass()), false);
+  assert.equal(isBareConnectionLoss(pgDown()), false);
+  assert.equal(isBareConnectionLoss(Object.assign(new Error("auth"), { code: "28P01" })), false);
+  assert.equal(isBareConnectionLoss("Connection is closed"), true);
+});
+
+Deno.test("Outage: a success ends the outage only once nothing else is failing", () => {
+  const log = fakeLogger();
+  const clock = fakeClock();
+  const outage = new Outage("redis", log, clock.now);
+  const noPerm = Object.assign(new Error("NOPERM this user has no permissions to run the 'xreadgroup' command"), {
+    name: "ReplyError",
+  });
+  outage.failed(noPerm, "read");
+  clock.advance(10);
+  outage.ok(undefined, "ack"); // an ack still passes: reading is refused all the same
+  outage.ok(outage.mark(), "ack");
+  assert.equal(outage.down, true);
+  clock.advance(10);
+  outage.failed(pgDown()); // the connection drops too
+  clock.advance(10);
+  const began = outage.mark();
+  clock.advance(10);
+  outage.ok(began, "read"); // proves reading and the connection
+  assert.equal(outage.down, false);
+  assert.deepEqual(log.lines.map((l) => [l.message, l.props?.failed_attempts]), [
+    ["redis unavailable; retrying until it is back", undefined],
+    ["redis available again", 2],
   ]);
 });
