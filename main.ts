@@ -5,7 +5,8 @@
 import type { Config } from "./src/config/load.ts";
 import { loadConfig, processEnvironment, readEnvironment } from "./src/config/load.ts";
 import { ConfigError, describe, MigrationError, UsageError } from "./src/errors.ts";
-import { printError, printLine, setupLogging } from "./src/log.ts";
+import { logger, printError, printLine, setupLogging } from "./src/log.ts";
+import { guardDriverRejections } from "./src/sink/client.ts";
 import { VERSION } from "./src/version.ts";
 import { runService } from "./src/cli/run.ts";
 import { runMigrate } from "./src/cli/migrate.ts";
@@ -111,6 +112,15 @@ export async function main(args: readonly string[]): Promise<number> {
     throw err;
   }
   setupLogging({ level: config.logLevel, format: config.logFormat });
+  // A connection the database driver loses on its own (see guardDriverRejections) never ends a command: the
+  // service notes it; other commands, whose own statements fail with their own message, only at debug level.
+  const log = logger(command === "run" ? "service" : command);
+  using _guard = guardDriverRejections((err) =>
+    log[command === "run" ? "warn" : "debug"](
+      "a connection failed while no statement waited on it (inside the database driver); it opens another",
+      { error: describe(err) },
+    )
+  );
 
   try {
     switch (command) {

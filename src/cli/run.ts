@@ -6,8 +6,6 @@ import type { Config } from "../config/load.ts";
 import { logger } from "../log.ts";
 import { createApp } from "../app.ts";
 import { onShutdownSignals } from "../shutdown.ts";
-import { guardDriverRejections } from "../sink/client.ts";
-import { describe } from "../errors.ts";
 
 /** How long past the shutdown deadline stuck work may hold the process before it exits anyway. */
 const WATCHDOG_MS = 3000;
@@ -15,11 +13,6 @@ const WATCHDOG_MS = 3000;
 /** Runs the service until stopped; resolves with the process exit code. */
 export async function runService(config: Config, opts: { stop?: AbortController } = {}): Promise<number> {
   const log = logger("service");
-  using _guard = guardDriverRejections((err) =>
-    log.warn("a connection failed while no statement waited on it (inside the database driver); it opens another", {
-      error: describe(err),
-    })
-  );
   const stop = opts.stop ?? new AbortController();
   const hard = new AbortController();
   // Never unwired: a copy of the first signal (Ctrl-C reaches `deno task` too,
