@@ -116,6 +116,9 @@ for (const fault of FAULTS) {
     await redis.admin.call("ACL", "SETUSER", "app", ...fault.fix);
     await svc.waitForLog(message("redis available again"), 30_000);
     await waitFor(async () => (await rowCounts(world)).rows === 2, { timeoutMs: 30_000, what: "the second row" });
+    // (With NOPERM, the read in flight may have taken the second entry before the ACL changed: a third proves it.)
+    await redis.admin.xadd(stream, "*", "value", "3", "timestamp", "2026-11-28T10:00:02Z");
+    await waitFor(async () => (await rowCounts(world)).rows === 3, { timeoutMs: 30_000, what: "a row after the fix" });
     assert.equal(await metric(http, "db_writer_redis_up"), 1);
     assert.equal(await stopService(svc), 0);
   });
