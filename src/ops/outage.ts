@@ -31,7 +31,6 @@ export class Outage {
   #since: number | undefined;
   #failures = 0;
   #outages = 0;
-  #lastFailure: number | undefined;
   /** What is failing (an operation: "read", "ack", …, or the connection itself), with its last failure's time. */
   readonly #failing = new Map<string, number>();
   /** The outage line not yet written, while it waits for a cause. */
@@ -59,14 +58,14 @@ export class Outage {
    * logs only the first of an outage.
    */
   failed(err: unknown, op: string = CONNECTION): void {
+    const at = this.now();
     this.#failures++;
-    this.#lastFailure = this.now();
-    this.#failing.set(op, this.#lastFailure);
+    this.#failing.set(op, at);
     if (this.#since !== undefined) {
       if (this.#pending && !isBareConnectionLoss(err)) this.#report(err);
       return;
     }
-    this.#since = this.now();
+    this.#since = at;
     this.#outages++;
     if (!isBareConnectionLoss(err)) return this.#report(err);
     const cancel = this.later(() => this.flush(), CAUSE_WAIT_MS);
@@ -120,8 +119,8 @@ export class Outage {
 
   /**
    * Options for retry() against this dependency: transient failures are
-   * retried until `signal` aborts, each one tracked here and counted with
-   * `counted`; a success ends the outage.
+   * retried until `signal` aborts, each one tracked here as a failure of
+   * `op` and counted with `counted`; a success is one of `op` (see {@link ok}).
    */
   retrying(backoff: BackoffOptions, signal: AbortSignal, op: string, counted: () => void = () => {}) {
     return {
